@@ -1,0 +1,49 @@
+# warecast: `make demo` and `make test` each set up .venv on first use (or when the
+# dependency files change), then run.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.warecast-installed
+
+export WARECAST_HOME ?= $(CURDIR)/.warecast
+export DAGSTER_HOME ?= $(CURDIR)
+export WARECAST_DAGSTER_DIR ?= $(WARECAST_HOME)/dagster
+export WARECAST_DAGSTER_LOGS ?= $(WARECAST_HOME)/dagster/logs
+export MLFLOW_TRACKING_URI ?= sqlite:///$(WARECAST_HOME)/mlflow.db
+
+.PHONY: install demo test ui mlflow-ui lint format clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	@mkdir -p $(WARECAST_HOME)
+	$(BIN)/warecast run --target duckdb
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+ui: $(STAMP)
+	@mkdir -p $(WARECAST_DAGSTER_DIR)
+	$(BIN)/dagster dev --host 127.0.0.1 --port 3000 -m orchestration.definitions
+
+mlflow-ui: $(STAMP)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+		--workers 1 --backend-store-uri $(MLFLOW_TRACKING_URI)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project/models
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(WARECAST_HOME) dbt_project/target dbt_project/logs

@@ -1,0 +1,73 @@
+{#- Grain: one row per (series_id, ts) on a regular grid from the series' first to last period.
+    Periods with no usable observation are filled by var('fill_strategy'); is_filled marks them. -#}
+{%- set strategy = fill_strategy() -%}
+
+with aggregated as (
+
+    select * from {{ ref('int_observations_aggregated') }}
+
+),
+
+bounds as (
+
+    select
+        series_id,
+        min(period_ts) as first_ts,
+        cast({{ periods_between('min(period_ts)', 'max(period_ts)') }} as integer) as n_periods
+    from aggregated
+    group by series_id
+
+),
+
+offsets as (
+
+    {{ expand_periods('bounds', 'n_periods') }}
+
+),
+
+spine as (
+
+    select
+        series_id,
+        {{ dbt.dateadd(grain(), 'period_offset', 'first_ts') }} as ts
+    from offsets
+
+),
+
+joined as (
+
+    select
+        spine.series_id,
+        spine.ts,
+        aggregated.value as observed_value,
+        {%- for covariate in var('covariates') %}
+        aggregated.{{ covariate }},
+        {%- endfor %}
+        coalesce(aggregated.is_outlier, false) as is_outlier,
+        aggregated.value is null as is_filled,
+        -- a new group starts at every observed value: forward fill without IGNORE NULLS
+        count(aggregated.value) over (
+            partition by spine.series_id order by spine.ts rows between unbounded preceding and current row
+        ) as fill_group
+    from spine
+    left join aggregated
+        on spine.series_id = aggregated.series_id and spine.ts = aggregated.period_ts
+
+)
+
+select
+    series_id,
+    ts,
+    {%- if strategy == 'forward_fill' %}
+    max(observed_value) over (partition by series_id, fill_group) as value,
+    {%- elif strategy == 'zero' %}
+    coalesce(observed_value, 0) as value,
+    {%- else %}
+    observed_value as value,
+    {%- endif %}
+    {%- for covariate in var('covariates') %}
+    {{ covariate }},
+    {%- endfor %}
+    is_filled,
+    is_outlier
+from joined

@@ -1,0 +1,80 @@
+{#- Grain: one row per (series_id, ts). Casts, drops rows without a key, keeps the latest load,
+    and flags (never drops) impossible values and outliers. -#}
+{%- set z = var('outlier_z') -%}
+{%- set min_value = var('min_value') -%}
+
+with source as (
+
+    select * from {{ source('raw', 'observations') }}
+
+),
+
+typed as (
+
+    select
+        cast(series_id as varchar) as series_id,
+        cast(ts as timestamp) as ts,
+        cast(value as {{ type_double() }}) as value,
+        cast(loaded_at as timestamp) as loaded_at
+        {%- for covariate in var('covariates') %},
+        cast({{ covariate }} as {{ type_double() }}) as {{ covariate }}
+        {%- endfor %}
+    from source
+    where series_id is not null and ts is not null
+
+),
+
+ranked as (
+
+    select
+        *,
+        -- value desc breaks ties between loads at the same instant deterministically
+        row_number() over (
+            partition by series_id, ts order by loaded_at desc nulls last, value desc nulls last
+        ) as load_rank
+    from typed
+
+),
+
+deduped as (
+
+    select
+        *,
+        coalesce(
+            {{ is_non_finite('value') }}
+            {%- if min_value is not none %} or value < {{ min_value }}{% endif %},
+            false
+        ) as is_impossible
+    from ranked
+    where load_rank = 1
+
+),
+
+series_stats as (
+
+    select
+        series_id,
+        avg(value) as series_mean,
+        stddev_samp(value) as series_std
+    from deduped
+    where not is_impossible
+    group by series_id
+
+)
+
+select
+    deduped.series_id,
+    deduped.ts,
+    deduped.value,
+    deduped.loaded_at,
+    {%- for covariate in var('covariates') %}
+    deduped.{{ covariate }},
+    {%- endfor %}
+    deduped.is_impossible,
+    coalesce(
+        not deduped.is_impossible
+        and abs(deduped.value - series_stats.series_mean) > {{ z }} * series_stats.series_std,
+        false
+    ) as is_outlier
+from deduped
+left join series_stats on deduped.series_id = series_stats.series_id

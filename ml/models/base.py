@@ -1,0 +1,76 @@
+"""The one interface every forecaster implements."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import pandas as pd
+
+from ml.config import ForecastSpec
+
+FORECAST_COLUMNS = [
+    "series_id", "forecast_origin", "target_ts", "horizon_step", "p10", "p50", "p90", "method",
+]
+
+
+@dataclass
+class FitReport:
+    train_seconds: float
+    n_series: int
+    n_train_samples: int
+    epochs: int
+    val_mae: float
+    val_mase: float
+    val_coverage_80: float
+    val_pinball: float
+    baseline_val_mase: float
+    validation_forecasts: pd.DataFrame = field(repr=False)
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "train_seconds": self.train_seconds,
+            "n_series": float(self.n_series),
+            "n_train_samples": float(self.n_train_samples),
+            "val_mae": self.val_mae,
+            "val_mase": self.val_mase,
+            "val_coverage_80": self.val_coverage_80,
+            "val_pinball": self.val_pinball,
+            "baseline_val_mase": self.baseline_val_mase,
+        }
+
+
+class Forecaster(ABC):
+    """fit/predict validate input, then call the internals. Capabilities are class attributes."""
+
+    name: ClassVar[str]
+    supports_quantiles: ClassVar[bool] = True
+    supports_covariates: ClassVar[bool] = False
+    supports_gpu: ClassVar[bool] = False
+
+    @abstractmethod
+    def fit(self, frame: pd.DataFrame, spec: ForecastSpec) -> FitReport: ...
+
+    @abstractmethod
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`spec.horizon` steps after each series' last ts, columns FORECAST_COLUMNS."""
+
+    @abstractmethod
+    def save(self, directory: Path) -> None: ...
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: Path) -> Forecaster: ...
+
+
+def read_config(directory: Path) -> dict:
+    from ml.errors import ArtifactError
+
+    path = Path(directory) / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ArtifactError(f"Cannot read model config {path}: {error}") from error

@@ -1,0 +1,342 @@
+"""Temporal Fusion Transformer (pytorch-forecasting), global across series, p10/p50/p90.
+
+Training holds out each series' last `horizon` steps: the target normalizer and scalers are
+fitted on the rest only, and the held-out steps give the validation metrics. Forecasts then
+condition on the full history. Series shorter than `min_encoder_length` get a labelled seasonal
+naive forecast instead (ml/models/fallback.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ml.config import QUANTILES, ForecastSpec, TFTArchitecture, TrainingConfig
+from ml.errors import ArtifactError, InvalidInputError
+from ml.evaluation import coverage, mae, mase, pinball
+from ml.frames import drop_leading_nulls, validate_training_frame
+from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
+from ml.models.fallback import seasonal_naive_forecast
+from ml.serialization import decode, encode
+
+KNOWN_REALS = ["season_sin", "season_cos"]
+# Model hyper-parameters that are objects, rebuilt explicitly on load instead of serialised.
+OBJECT_HPARAMS = {"loss", "logging_metrics", "output_transformer"}
+
+
+def _period_alias(freq: str) -> str:
+    """Offset alias -> period alias whose ordinals count grid steps since 1970."""
+    for start, period in (("MS", "M"), ("QS", "Q"), ("YS", "Y"), ("AS", "Y")):
+        if freq.startswith(start):
+            return period
+    return freq
+
+
+def _precision() -> str:
+    return "bf16-mixed" if torch.cuda.is_available() else "32-true"
+
+
+class TFTForecaster(Forecaster):
+    name = "tft"
+    supports_quantiles = True
+    supports_covariates = True
+    supports_gpu = True
+
+    def __init__(
+        self,
+        architecture: TFTArchitecture,
+        training: TrainingConfig,
+        progress_bar: bool = True,
+    ):
+        self.architecture = architecture
+        self.training = training
+        self.progress_bar = progress_bar
+        self.spec: ForecastSpec | None = None
+        self._model = None
+        self._dataset_parameters: dict | None = None
+
+    # --- public API ----------------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame, spec: ForecastSpec) -> FitReport:
+        clean = validate_training_frame(frame, spec.freq, self.training.feature_columns)
+        return self._fit(drop_leading_nulls(clean), spec)
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self._model is None or self.spec is None:
+            raise RuntimeError("Call fit() or load() before predict().")
+        clean = validate_training_frame(frame, self.spec.freq, self.training.feature_columns)
+        return self._predict(drop_leading_nulls(clean))
+
+    # --- data --------------------------------------------------------------------------------
+    def _model_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        spec = self.spec
+        columns = ["series_id", "ts", "value", *self.training.feature_columns]
+        data = frame[columns].copy()
+        data["time_idx"] = data["ts"].dt.to_period(_period_alias(spec.freq)).array.asi8
+        phase = 2 * np.pi * (data["time_idx"] % spec.season_length) / spec.season_length
+        data["season_sin"], data["season_cos"] = np.sin(phase), np.cos(phase)
+        return data
+
+    def _new_dataset(self, train: pd.DataFrame):
+        from pytorch_forecasting import TimeSeriesDataSet
+        from pytorch_forecasting.data import EncoderNormalizer, NaNLabelEncoder
+
+        arch = self.architecture
+        return TimeSeriesDataSet(
+            train,
+            time_idx="time_idx",
+            target="value",
+            group_ids=["series_id"],
+            min_encoder_length=arch.min_encoder_length,
+            max_encoder_length=arch.max_encoder_length,
+            min_prediction_length=self.spec.horizon,
+            max_prediction_length=self.spec.horizon,
+            static_categoricals=["series_id"],
+            time_varying_known_reals=KNOWN_REALS,
+            time_varying_unknown_reals=["value", *self.training.feature_columns],
+            target_normalizer=EncoderNormalizer(transformation="softplus"),
+            # add_nan: series unseen in training still get an embedding (the NaN slot).
+            categorical_encoders={"series_id": NaNLabelEncoder(add_nan=True)},
+            scalers={name: None for name in KNOWN_REALS},  # already in [-1, 1]
+            add_relative_time_idx=True,
+            add_target_scales=True,
+            add_encoder_length=False,
+        )
+
+    def _dataset_for(self, data: pd.DataFrame):
+        """Prediction windows (last `horizon` rows of each series) with the fitted transforms."""
+        from pytorch_forecasting import TimeSeriesDataSet
+
+        return TimeSeriesDataSet.from_parameters(
+            self._dataset_parameters, data, predict=True, stop_randomization=True
+        )
+
+    # --- training ----------------------------------------------------------------------------
+    def _fit(self, frame: pd.DataFrame, spec: ForecastSpec) -> FitReport:
+        import lightning.pytorch as pl
+        from pytorch_forecasting import TemporalFusionTransformer
+        from pytorch_forecasting.metrics import QuantileLoss
+
+        pl.seed_everything(self.training.seed, verbose=False)
+        self.spec = spec
+        data = self._model_frame(frame)
+        last = data.groupby("series_id")["time_idx"].transform("max")
+        train = data[data["time_idx"] <= last - spec.horizon]
+        if train.empty:
+            raise InvalidInputError(
+                f"Every series is shorter than the horizon ({spec.horizon}) plus one period: "
+                "nothing is left to train on. Shorten the horizon or add history."
+            )
+        dataset = self._new_dataset(train)
+        self._dataset_parameters = dataset.get_parameters()
+        arch = self.architecture
+        self._model = TemporalFusionTransformer.from_dataset(
+            dataset,
+            hidden_size=arch.hidden_size,
+            attention_head_size=arch.attention_head_size,
+            dropout=arch.dropout,
+            hidden_continuous_size=arch.hidden_continuous_size,
+            learning_rate=self.training.learning_rate,
+            loss=QuantileLoss(list(QUANTILES)),
+            logging_metrics=torch.nn.ModuleList([]),
+            log_interval=-1,
+            reduce_on_plateau_patience=1000,
+        )
+        loader = dataset.to_dataloader(
+            train=True, batch_size=self.training.batch_size, num_workers=self.training.num_workers
+        )
+        trainer = pl.Trainer(
+            max_epochs=self.training.max_epochs,
+            accelerator="auto",
+            devices=1,
+            precision=_precision(),
+            gradient_clip_val=self.training.gradient_clip_val,
+            limit_train_batches=self.training.limit_train_batches or 1.0,
+            enable_checkpointing=False,  # Lightning checkpoints are pickles
+            logger=False,
+            enable_progress_bar=self.progress_bar,
+            enable_model_summary=False,
+        )
+        started = time.perf_counter()
+        trainer.fit(self._model, train_dataloaders=loader)
+        seconds = time.perf_counter() - started
+        self._model.eval()
+        validation = self._validation_forecasts(frame, data)
+        return self._report(frame, validation, seconds, len(dataset), trainer.current_epoch)
+
+    def _validation_forecasts(self, frame: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
+        quantiles, index = self._predict_windows(data)
+        steps = np.arange(self.spec.horizon)
+        rows = pd.DataFrame(
+            {
+                "series_id": np.repeat(index["series_id"].to_numpy(), len(steps)),
+                "time_idx": (index["time_idx"].to_numpy()[:, None] + steps).ravel(),
+                "p10": quantiles[..., 0].ravel(),
+                "p50": quantiles[..., 1].ravel(),
+                "p90": quantiles[..., 2].ravel(),
+            }
+        )
+        actual = data[["series_id", "time_idx", "ts", "value"]]
+        merged = rows.merge(actual, on=["series_id", "time_idx"], how="left")
+        return merged.rename(columns={"ts": "target_ts", "value": "actual"}).drop(
+            columns="time_idx"
+        )
+
+    def _report(self, frame, validation, seconds, n_samples, epochs) -> FitReport:
+        h, m = self.spec.horizon, self.spec.season_length
+        scores, baseline = [], []
+        for sid, val in validation.groupby("series_id"):
+            history = frame[frame["series_id"] == sid].iloc[:-h]
+            scores.append(mase(val["actual"], val["p50"], history["value"], m))
+            naive = seasonal_naive_forecast(history, self.spec)
+            baseline.append(mase(val["actual"], naive["p50"], history["value"], m))
+        return FitReport(
+            train_seconds=seconds,
+            n_series=frame["series_id"].nunique(),
+            n_train_samples=int(n_samples),
+            epochs=int(epochs),
+            val_mae=mae(validation["actual"], validation["p50"]),
+            val_mase=float(np.nanmean(scores)),
+            val_coverage_80=coverage(validation["actual"], validation["p10"], validation["p90"]),
+            val_pinball=float(
+                np.mean([pinball(validation["actual"], validation[f"p{int(q * 100)}"], q)
+                         for q in QUANTILES])
+            ),
+            baseline_val_mase=float(np.nanmean(baseline)),
+            validation_forecasts=validation,
+        )
+
+    # --- prediction --------------------------------------------------------------------------
+    def _predict_windows(self, data: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        dataset = self._dataset_for(data)
+        loader = dataset.to_dataloader(train=False, batch_size=512, num_workers=0)
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+        prediction = self._model.predict(
+            loader,
+            mode="quantiles",
+            return_index=True,
+            trainer_kwargs={
+                "accelerator": "auto",
+                "devices": 1,
+                "logger": False,
+                "enable_progress_bar": False,
+                "enable_model_summary": False,
+            },
+        )
+        # Quantile heads are trained jointly and can cross; sorting restores p10 <= p50 <= p90.
+        quantiles = np.sort(prediction.output.float().cpu().numpy(), axis=-1)
+        return quantiles, prediction.index.reset_index(drop=True)
+
+    def _predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        spec, arch = self.spec, self.architecture
+        lengths = frame.groupby("series_id")["ts"].transform("size")
+        modelled = frame[lengths >= arch.min_encoder_length]
+        parts = []
+        if not modelled.empty:
+            parts.append(self._predict_tft(modelled))
+        covered = set(parts[0]["series_id"]) if parts else set()
+        for sid, history in frame.groupby("series_id", sort=True):
+            if sid not in covered:
+                parts.append(seasonal_naive_forecast(history, spec))
+        out = pd.concat(parts, ignore_index=True)
+        return out.sort_values(["series_id", "horizon_step"]).reset_index(drop=True)[
+            FORECAST_COLUMNS
+        ]
+
+    def _predict_tft(self, frame: pd.DataFrame) -> pd.DataFrame:
+        spec = self.spec
+        data = self._model_frame(frame)
+        last_rows = data.groupby("series_id").tail(1)
+        offset = pd.tseries.frequencies.to_offset(spec.freq)
+        future = last_rows.loc[last_rows.index.repeat(spec.horizon)].copy()
+        steps = np.tile(np.arange(1, spec.horizon + 1), len(last_rows))
+        future["time_idx"] = future["time_idx"] + steps
+        future["ts"] = [ts + step * offset for ts, step in zip(future["ts"], steps, strict=True)]
+        # The decoder sees only known features; the unknown ones are placeholders it never reads.
+        phase = 2 * np.pi * (future["time_idx"] % spec.season_length) / spec.season_length
+        future["season_sin"], future["season_cos"] = np.sin(phase), np.cos(phase)
+        extended = pd.concat([data, future], ignore_index=True)
+        quantiles, index = self._predict_windows(extended)
+        origin = last_rows.set_index("series_id")["ts"]
+        series = index["series_id"].to_numpy()
+        horizon = np.arange(1, spec.horizon + 1)
+        out = pd.DataFrame(
+            {
+                "series_id": np.repeat(series, spec.horizon),
+                "forecast_origin": np.repeat(origin.loc[series].to_numpy(), spec.horizon),
+                "horizon_step": np.tile(horizon, len(series)),
+                "p10": quantiles[..., 0].ravel(),
+                "p50": quantiles[..., 1].ravel(),
+                "p90": quantiles[..., 2].ravel(),
+                "method": self.name,
+            }
+        )
+        out["target_ts"] = [
+            o + s * offset for o, s in zip(out["forecast_origin"], out["horizon_step"], strict=True)
+        ]
+        return out
+
+    # --- persistence -------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_model
+
+        if self._model is None:
+            raise RuntimeError("Nothing to save: fit() first.")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        hparams = {k: v for k, v in self._model.hparams.items() if k not in OBJECT_HPARAMS}
+        config = {
+            "forecaster": self.name,
+            "format_version": 1,
+            "spec": self.spec.model_dump(),
+            "architecture": self.architecture.model_dump(),
+            "training": self.training.model_dump(),
+            "hparams": encode(hparams),
+            "output_transformer": encode(self._model.output_transformer),
+            "dataset_parameters": encode(self._dataset_parameters),
+        }
+        (directory / "config.json").write_text(json.dumps(config, indent=1))
+        # save_model, not save_file(state_dict()): the TFT shares tensors between modules.
+        save_model(self._model, str(directory / "model.safetensors"))
+
+    @classmethod
+    def load(cls, directory: Path) -> TFTForecaster:
+        from pytorch_forecasting import TemporalFusionTransformer
+        from pytorch_forecasting.metrics import QuantileLoss
+        from safetensors import SafetensorError
+        from safetensors.torch import load_model
+
+        directory = Path(directory)
+        config = read_config(directory)
+        try:
+            forecaster = cls(
+                TFTArchitecture(**config["architecture"]),
+                TrainingConfig(**config["training"]),
+                progress_bar=False,
+            )
+            forecaster.spec = ForecastSpec(**config["spec"])
+            forecaster._dataset_parameters = decode(config["dataset_parameters"])
+            model = TemporalFusionTransformer(
+                **decode(config["hparams"]),
+                loss=QuantileLoss(list(QUANTILES)),
+                logging_metrics=torch.nn.ModuleList([]),
+                output_transformer=decode(config["output_transformer"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ArtifactError(f"Model config in {directory} is invalid: {error}") from error
+        try:
+            missing, unexpected = load_model(model, str(directory / "model.safetensors"))
+        except (SafetensorError, OSError, RuntimeError) as error:
+            raise ArtifactError(f"Weights in {directory} cannot be loaded: {error}") from error
+        if missing or unexpected:
+            raise ArtifactError(
+                f"Weights in {directory} do not match the config: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}."
+            )
+        forecaster._model = model.eval()
+        return forecaster

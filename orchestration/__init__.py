@@ -1,0 +1,1 @@
+"""warecast orchestration: warehouse I/O, MLflow tracking and the Dagster asset graph."""

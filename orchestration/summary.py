@@ -1,0 +1,43 @@
+"""What a person sees at the end of `warecast run` / `make demo`."""
+
+from __future__ import annotations
+
+from orchestration.settings import current_target, load_pipeline, warecast_home
+
+
+def _materialized(result) -> dict[str, dict]:
+    out = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        out["/".join(materialization.asset_key.path)] = {
+            key: getattr(value, "value", value) for key, value in materialization.metadata.items()
+        }
+    return out
+
+
+def print_summary(command: str, result, seconds: float) -> None:
+    assets = _materialized(result)
+    raw = assets.get("raw/observations", {})
+    print(f"\nwarecast {command}: done in {seconds:.0f} s on target {current_target()!r}.")
+    print(f"  raw.observations: {raw.get('dagster/row_count')} rows, {raw.get('series')} series")
+    if command == "load":
+        print("  Next: warecast run --dataset current")
+        return
+    model = assets.get("ml/trained_model", {})
+    written = assets.get("ml/forecasts", {})
+    pipeline = load_pipeline()
+    print(
+        f"  model: {model.get('model_name')} version {model.get('model_version')} "
+        f"(MLflow run {model.get('mlflow_run_id')}), val MASE {model.get('val_mase', float('nan')):.3f}"
+    )
+    print(f"  forecasts written: {written.get('dagster/row_count')} rows "
+          f"for {written.get('series')} series into {written.get('table')}")
+    print("\nTables to query:")
+    print(f"  {pipeline.forecast_schema}.forecasts        every forecast, with lineage columns")
+    print("  marts.fct_forecasts_latest   the latest forecast per series (BI)")
+    print("  marts.fct_forecast_vs_actual forecasts beside actuals, once actuals arrive (BI)")
+    print("  marts.fct_training_features  the training table; marts.dim_series per series")
+    if current_target() == "duckdb":
+        print(f"\n  DuckDB file: {warecast_home() / 'warecast.duckdb'}")
+    print("\nDagster UI: make ui         -> http://127.0.0.1:3000")
+    print("MLflow UI:  make mlflow-ui  -> http://127.0.0.1:5000")

@@ -1,0 +1,218 @@
+"""One warehouse interface; each adapter supplies only a session with a few primitives.
+
+All bulk writes share one recipe, so every warehouse gets the same guarantees:
+  1. DDL first (schema and table), outside the data transaction: Snowflake commits DDL implicitly.
+  2. Stage the incoming Arrow table into a temporary table with the adapter's bulk path
+     (DuckDB: Arrow scan, PostgreSQL: ADBC ingest = binary COPY, Snowflake: write_pandas).
+  3. One transaction swaps the rows: readers see the old rows or the new, never a mix.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import ClassVar
+
+import pyarrow as pa
+
+from orchestration.warehouse.identifiers import checked, qualified, quote
+
+
+class WarehouseError(RuntimeError):
+    pass
+
+
+def sql_type(arrow_type: pa.DataType) -> str:
+    """Portable column type for DuckDB, PostgreSQL and Snowflake."""
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    if pa.types.is_floating(arrow_type):
+        return "double precision"
+    if pa.types.is_integer(arrow_type):
+        return "bigint"
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "varchar"
+    raise WarehouseError(f"Unsupported column type {arrow_type}; cast it before writing.")
+
+
+def portable(data: pa.Table) -> pa.Table:
+    """Microsecond timestamps without zone and plain strings: what every driver stages cleanly."""
+    fields = []
+    for f in data.schema:
+        if pa.types.is_timestamp(f.type):
+            if f.type.tz is not None:
+                raise WarehouseError(
+                    f"Column {f.name!r} has time zone {f.type.tz}; convert to naive UTC first."
+                )
+            fields.append(pa.field(f.name, pa.timestamp("us")))
+        elif pa.types.is_large_string(f.type) or pa.types.is_dictionary(f.type):
+            fields.append(pa.field(f.name, pa.string()))
+        else:
+            fields.append(f)
+    return data.cast(pa.schema(fields))
+
+
+def column_ddl(schema: pa.Schema, quote_name=quote) -> str:
+    return ", ".join(f"{quote_name(f.name)} {sql_type(f.type)}" for f in schema)
+
+
+class Session(ABC):
+    """An open connection. Implementations keep their driver details private."""
+
+    @abstractmethod
+    def execute(self, sql: str) -> None: ...
+
+    @abstractmethod
+    def fetch_arrow(self, sql: str) -> pa.Table: ...
+
+    @abstractmethod
+    def stage(self, data: pa.Table) -> str:
+        """Load `data` into a session-private table; return its (quoted) name."""
+
+    @abstractmethod
+    def columns(self, schema: str, table: str) -> list[str]:
+        """Lower-cased column names of an existing table, [] if it does not exist."""
+
+    @abstractmethod
+    def begin(self) -> None: ...
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def rollback(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class Warehouse(ABC):
+    """Bulk reads and atomic bulk writes of whole tables. Chosen by the profile's `type`."""
+
+    adapter_type: ClassVar[str]
+    # How the warehouse folds unquoted identifiers (Snowflake: upper case), so names we quote
+    # are the same objects dbt resolves.
+    fold_case: ClassVar = staticmethod(str)
+    _by_adapter: ClassVar[dict[str, type[Warehouse]]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Warehouse._by_adapter[cls.adapter_type] = cls
+
+    def __init__(self, profile: dict):
+        self.profile = profile
+
+    @classmethod
+    def from_profile(cls, profile: dict) -> Warehouse:
+        adapter = profile.get("type")
+        if adapter not in cls._by_adapter:
+            raise WarehouseError(
+                f"No warehouse implementation for profile type {adapter!r}; "
+                f"supported: {sorted(cls._by_adapter)}."
+            )
+        return cls._by_adapter[adapter](profile)
+
+    @abstractmethod
+    def _open(self) -> Session:
+        """Connect; the session is closed by `session()`."""
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        session = self._open()
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def _quote(self, name: str, what: str = "column name") -> str:
+        return quote(self.fold_case(checked(name, what)), what)
+
+    def _qualified(self, schema: str, table: str) -> str:
+        return qualified(self.fold_case(schema), self.fold_case(table))
+
+    # --- reads -------------------------------------------------------------------------------
+    def read_table(self, schema: str, table: str) -> pa.Table:
+        with self.session() as s:
+            if not s.columns(schema, table):
+                raise WarehouseError(
+                    f"Table {schema}.{table} does not exist on target "
+                    f"{self.profile.get('target_name')!r}: materialize its upstream assets first."
+                )
+            return s.fetch_arrow(f"select * from {self._qualified(schema, table)}")
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        with self.session() as s:
+            return bool(s.columns(schema, table))
+
+    # --- writes ------------------------------------------------------------------------------
+    def replace_table(self, schema: str, table: str, data: pa.Table) -> int:
+        """Atomically replace all rows of schema.table with `data` (created if missing)."""
+        data = portable(data)
+        target = self._qualified(schema, table)
+        with self.session() as s:
+            self._ensure_table(s, schema, table, data.schema, replace_if_different=True)
+            staged = s.stage(data)
+            self._in_transaction(
+                s, [f"delete from {target}", self._insert_sql(target, staged, data.schema)]
+            )
+        return data.num_rows
+
+    def replace_partitions(
+        self, schema: str, table: str, data: pa.Table, partition_by: Sequence[str]
+    ) -> int:
+        """Atomically replace every partition (distinct `partition_by` values) present in `data`.
+
+        Re-writing the same partitions never duplicates rows; other partitions are untouched.
+        """
+        data = portable(data)
+        target = self._qualified(schema, table)
+        with self.session() as s:
+            self._ensure_table(s, schema, table, data.schema, replace_if_different=False)
+            staged = s.stage(data)
+            match = " and ".join(
+                f"{target}.{self._quote(c)} = incoming.{self._quote(c)}" for c in partition_by
+            )
+            delete = (
+                f"delete from {target} where exists "
+                f"(select 1 from {staged} as incoming where {match})"
+            )
+            self._in_transaction(s, [delete, self._insert_sql(target, staged, data.schema)])
+        return data.num_rows
+
+    # --- shared recipe -----------------------------------------------------------------------
+    def _insert_sql(self, target: str, staged: str, schema: pa.Schema) -> str:
+        cols = ", ".join(self._quote(name) for name in schema.names)
+        return f"insert into {target} ({cols}) select {cols} from {staged}"
+
+    def _ensure_table(
+        self, s: Session, schema: str, table: str, arrow_schema: pa.Schema, replace_if_different
+    ) -> None:
+        existing = s.columns(schema, table)
+        wanted = [name.lower() for name in arrow_schema.names]
+        if existing and sorted(existing) == sorted(wanted):
+            return
+        if existing and not replace_if_different:
+            raise WarehouseError(
+                f"{schema}.{table} has columns {existing}, but the rows to write have {wanted}. "
+                "Migrate or rename the existing table; warecast does not alter it silently."
+            )
+        s.execute(f"create schema if not exists {self._quote(schema, 'schema name')}")
+        if existing:
+            # The shape changed (e.g. new covariates): dependants are rebuilt by dbt.
+            s.execute(f"drop table {self._qualified(schema, table)} cascade")
+        s.execute(f"create table {self._qualified(schema, table)} ({column_ddl(arrow_schema, self._quote)})")
+        s.commit()
+
+    @staticmethod
+    def _in_transaction(s: Session, statements: Sequence[str]) -> None:
+        s.begin()
+        try:
+            for statement in statements:
+                s.execute(statement)
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise

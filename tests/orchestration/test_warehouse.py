@@ -1,0 +1,107 @@
+"""Warehouse clients against a real DuckDB file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from orchestration.warehouse import Warehouse, WarehouseError
+from orchestration.warehouse.identifiers import InvalidIdentifierError
+from orchestration.warehouse.profiles import ProfileError, load_target
+from orchestration.settings import PROFILES_DIR
+
+
+def _rows(origin: dt.datetime, version: str, n_series: int = 3) -> pa.Table:
+    return pa.table(
+        {
+            "series_id": [f"s{i}" for i in range(n_series)],
+            "forecast_origin": [origin] * n_series,
+            "p50": [float(i) for i in range(n_series)],
+            "model_name": ["m"] * n_series,
+            "model_version": [version] * n_series,
+        }
+    )
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse(request, warecast_home) -> Warehouse:
+    if request.param == "postgres":
+        request.getfixturevalue("pg_database")
+    return Warehouse.from_profile(load_target(PROFILES_DIR, request.param))
+
+
+def test_replace_table_round_trips_types(warehouse):
+    table = pa.table(
+        {
+            "series_id": ["a", "b"],
+            "ts": pa.array([dt.datetime(2020, 1, 1), dt.datetime(2020, 2, 1)], pa.timestamp("ns")),
+            "value": [1.5, None],
+            "n": pa.array([1, 2], pa.int64()),
+        }
+    )
+    assert warehouse.replace_table("raw", "observations", table) == 2
+    back = warehouse.read_table("raw", "observations")
+    assert back.column_names == ["series_id", "ts", "value", "n"]
+    assert back.column("value").to_pylist() == [1.5, None]
+    assert back.column("ts").to_pylist()[1] == dt.datetime(2020, 2, 1)
+
+    smaller = table.slice(0, 1)
+    warehouse.replace_table("raw", "observations", smaller)
+    assert warehouse.read_table("raw", "observations").num_rows == 1
+
+
+def test_replace_partitions_rewrites_only_matching_rows(warehouse):
+    first, second = dt.datetime(2021, 1, 1), dt.datetime(2021, 2, 1)
+    key = ["series_id", "model_name", "forecast_origin"]
+    warehouse.replace_partitions("ml", "forecasts", _rows(first, "1"), key)
+    warehouse.replace_partitions("ml", "forecasts", _rows(second, "1"), key)
+    warehouse.replace_partitions("ml", "forecasts", _rows(first, "2"), key)  # same partition again
+    rows = warehouse.read_table("ml", "forecasts").to_pandas()
+    assert len(rows) == 6
+    assert set(rows[rows.forecast_origin == first].model_version) == {"2"}
+    assert set(rows[rows.forecast_origin == second].model_version) == {"1"}
+
+
+def test_mismatched_columns_fail_and_keep_rows(warehouse):
+    key = ["series_id", "model_name", "forecast_origin"]
+    warehouse.replace_partitions("ml", "forecasts", _rows(dt.datetime(2021, 1, 1), "1"), key)
+    other = _rows(dt.datetime(2021, 3, 1), "1").append_column("extra", pa.array([1.0] * 3))
+    with pytest.raises(WarehouseError, match="does not alter it silently"):
+        warehouse.replace_partitions("ml", "forecasts", other, key)
+    assert warehouse.read_table("ml", "forecasts").num_rows == 3
+
+
+def test_hostile_identifiers_are_rejected(warehouse):
+    table = pa.table({"x": [1.0]})
+    for schema, name in [("raw", 'obs"; drop table raw.observations; --'), ("r aw", "t")]:
+        with pytest.raises(InvalidIdentifierError):
+            warehouse.replace_table(schema, name, table)
+    with pytest.raises(InvalidIdentifierError):
+        warehouse.replace_table("raw", "t", pa.table({'x"; --': [1.0]}))
+
+
+def test_missing_table_error_names_the_fix(warehouse):
+    with pytest.raises(WarehouseError, match="materialize its upstream"):
+        warehouse.read_table("marts", "fct_training_features")
+
+
+def test_timezone_aware_timestamps_are_refused(warehouse):
+    ts = pa.array([dt.datetime(2020, 1, 1)], pa.timestamp("us", tz="Europe/Berlin"))
+    with pytest.raises(WarehouseError, match="time zone"):
+        warehouse.replace_table("raw", "observations", pa.table({"ts": ts}))
+
+
+def test_profile_requires_declared_target(warecast_home):
+    with pytest.raises(ProfileError, match="choose one of"):
+        load_target(PROFILES_DIR, "oracle")
+
+
+def test_profile_reads_secrets_from_environment(monkeypatch):
+    monkeypatch.setenv("WARECAST_PG_PASSWORD", "s3cret")
+    monkeypatch.setenv("WARECAST_PG_PORT", "6543")
+    target = load_target(PROFILES_DIR, "postgres")
+    assert target["password"] == "s3cret"
+    assert target["port"] == 6543
+    assert target["type"] == "postgres"
