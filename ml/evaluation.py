@@ -5,9 +5,9 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 
 def mae(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -53,11 +53,12 @@ def plot_forecast_vs_actual(
         ax.plot(past["ts"], past["value"], color="0.3", lw=1, label="history")
         ax.plot(val["target_ts"], val["actual"], color="black", lw=1.2, label="actual")
         ax.plot(val["target_ts"], val["p50"], color="tab:blue", lw=1.2, label="p50")
-        ax.fill_between(val["target_ts"], val["p10"], val["p90"], color="tab:blue", alpha=0.2,
-                        label="p10-p90")
+        ax.fill_between(
+            val["target_ts"], val["p10"], val["p90"], color="tab:blue", alpha=0.2, label="p10-p90"
+        )
         ax.set_title(str(sid), fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(series):]:
+    for ax in list(axes.flat)[len(series) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()

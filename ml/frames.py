@@ -38,7 +38,8 @@ def validate_training_frame(
     duplicated = out.duplicated(["series_id", "ts"], keep=False)
     if duplicated.any():
         raise InvalidInputError(
-            f"Duplicate (series_id, ts) rows in series {_examples(out.loc[duplicated, 'series_id'])}; "
+            "Duplicate (series_id, ts) rows in series "
+            f"{_examples(out.loc[duplicated, 'series_id'])}; "
             "the dbt staging model dedupes them: train from marts.fct_training_features."
         )
     _check_grid(out, freq)

@@ -26,7 +26,9 @@ def generate_server_metrics(
     rng = np.random.default_rng(seed)
     hours = np.arange(n_hours)
     level = rng.uniform(20, 60, size=(n_series, 1))
-    daily = rng.uniform(3, 12, size=(n_series, 1)) * np.sin(2 * np.pi * (hours + rng.integers(0, 24, (n_series, 1))) / 24)
+    daily = rng.uniform(3, 12, size=(n_series, 1)) * np.sin(
+        2 * np.pi * (hours + rng.integers(0, 24, (n_series, 1))) / 24
+    )
     weekly = rng.uniform(1, 6, size=(n_series, 1)) * np.sin(2 * np.pi * hours / 168)
     values = level + daily + weekly + rng.normal(0, 1.5, size=(n_series, n_hours))
 

@@ -1,7 +1,7 @@
 """`warecast`: run the forecasting job or load a file, from a shell.
 
-    warecast run  [--target duckdb|postgres|snowflake] [--pipeline NAME] [--dataset ...]
-    warecast load FILE --series-id COL --timestamp COL --value COL [--covariates a,b]
+warecast run  [--target duckdb|postgres|snowflake] [--pipeline NAME] [--dataset ...]
+warecast load FILE --series-id COL --timestamp COL --value COL [--covariates a,b]
 """
 
 from __future__ import annotations
@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     with dg.DagsterInstance.get() as instance:
         if args.command == "load":
             result = job.execute_in_process(
-                run_config=_load_config(args), instance=instance, asset_selection=[RAW_KEY],
+                run_config=_load_config(args),
+                instance=instance,
+                asset_selection=[RAW_KEY],
                 raise_on_error=False,
             )
         else:
@@ -111,10 +113,13 @@ def _print_failure(result) -> None:
         if event.is_step_failure and event.step_failure_data:
             error = event.step_failure_data.error
             cause = error.cause or error
-            print(f"\nwarecast: step {event.step_key} failed: {cause.message.strip()}",
-                  file=sys.stderr)
-    print("Nothing was published by the failed step; earlier forecasts are intact.",
-          file=sys.stderr)
+            print(
+                f"\nwarecast: step {event.step_key} failed: {cause.message.strip()}",
+                file=sys.stderr,
+            )
+    print(
+        "Nothing was published by the failed step; earlier forecasts are intact.", file=sys.stderr
+    )
 
 
 if __name__ == "__main__":

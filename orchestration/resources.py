@@ -1,6 +1,5 @@
 """Dagster resources: the warehouse (from profiles.yml) and the MLflow tracking store."""
 
-
 from pathlib import Path
 
 import dagster as dg

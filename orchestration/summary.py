@@ -28,10 +28,13 @@ def print_summary(command: str, result, seconds: float) -> None:
     pipeline = load_pipeline()
     print(
         f"  model: {model.get('model_name')} version {model.get('model_version')} "
-        f"(MLflow run {model.get('mlflow_run_id')}), val MASE {model.get('val_mase', float('nan')):.3f}"
+        f"(MLflow run {model.get('mlflow_run_id')}), "
+        f"val MASE {model.get('val_mase', float('nan')):.3f}"
     )
-    print(f"  forecasts written: {written.get('dagster/row_count')} rows "
-          f"for {written.get('series')} series into {written.get('table')}")
+    print(
+        f"  forecasts written: {written.get('dagster/row_count')} rows "
+        f"for {written.get('series')} series into {written.get('table')}"
+    )
     print("\nTables to query:")
     print(f"  {pipeline.forecast_schema}.forecasts        every forecast, with lineage columns")
     print("  marts.fct_forecasts_latest   the latest forecast per series (BI)")

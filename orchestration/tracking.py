@@ -4,7 +4,6 @@ Models are logged as MLflow "models from code" (orchestration/mlflow_model.py) w
 are the forecaster's safetensors weights and JSON config, so nothing is ever pickled.
 """
 
-
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +80,8 @@ class MlflowTracking(dg.ConfigurableResource):
             mv = client.get_model_version_by_alias(model_name, CHAMPION)
         except mlflow.exceptions.MlflowException as error:
             raise RuntimeError(
-                f"No '{CHAMPION}' version of registered model {model_name!r} in {self.tracking_uri}: "
+                f"No '{CHAMPION}' version of registered model {model_name!r} "
+                f"in {self.tracking_uri}: "
                 "materialize ml/trained_model first."
             ) from error
         pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name}@{CHAMPION}")

@@ -51,10 +51,20 @@ class PostgresServer:
         subprocess.run([*prefix, *args], check=True, capture_output=True, text=True)
 
     def start(self) -> None:
-        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60",
-                  "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                  "-c fsync=off -c full_page_writes=off -c synchronous_commit=off",
-                  "-l", str(self.root / "server.log"), "start")
+        self._run(
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c full_page_writes=off -c synchronous_commit=off",
+            "-l",
+            str(self.root / "server.log"),
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop")
@@ -74,8 +84,18 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(root, "postgres")
         server = cls(bin_dir=bin_dir, root=root, port=_free_port())
-        server._run(str(bin_dir / "initdb"), "-D", str(server.data_dir), "-A", "trust",
-                    "-U", "postgres", "--no-sync", "-E", "UTF8")
+        server._run(
+            str(bin_dir / "initdb"),
+            "-D",
+            str(server.data_dir),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         server.start()
         deadline = time.monotonic() + 30
         while True:

@@ -13,7 +13,14 @@ import pandas as pd
 from ml.config import ForecastSpec
 
 FORECAST_COLUMNS = [
-    "series_id", "forecast_origin", "target_ts", "horizon_step", "p10", "p50", "p90", "method",
+    "series_id",
+    "forecast_origin",
+    "target_ts",
+    "horizon_step",
+    "p10",
+    "p50",
+    "p90",
+    "method",
 ]
 
 

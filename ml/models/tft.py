@@ -204,8 +204,12 @@ class TFTForecaster(Forecaster):
             val_mase=float(np.nanmean(scores)),
             val_coverage_80=coverage(validation["actual"], validation["p10"], validation["p90"]),
             val_pinball=float(
-                np.mean([pinball(validation["actual"], validation[f"p{int(q * 100)}"], q)
-                         for q in QUANTILES])
+                np.mean(
+                    [
+                        pinball(validation["actual"], validation[f"p{int(q * 100)}"], q)
+                        for q in QUANTILES
+                    ]
+                )
             ),
             baseline_val_mase=float(np.nanmean(baseline)),
             validation_forecasts=validation,

@@ -5,7 +5,6 @@ a source's key is [<source name>, <table>] (raw/observations, ml/forecasts), so 
 for the forecast table *is* the Python `ml/forecasts` asset and the graph is connected end to end.
 """
 
-
 import json
 import sys
 from collections.abc import Mapping

@@ -1,6 +1,5 @@
 """ml/trained_model and ml/forecasts: train from the feature mart, write forecasts back."""
 
-
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -10,7 +9,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from orchestration.assets.dbt import relation_of, warecast_dbt_models
 from orchestration.resources import WarehouseResource
-from orchestration.settings import load_pipeline, current_target
+from orchestration.settings import current_target, load_pipeline
 from orchestration.tracking import MlflowTracking, RegisteredModel
 
 FEATURES_MODEL = "fct_training_features"
@@ -85,9 +84,7 @@ def trained_model(
     )
 
 
-@dg.asset(
-    key=FORECASTS_KEY, deps=[TRAINED_KEY, FEATURES_KEY], group_name="ml", kinds={"python"}
-)
+@dg.asset(key=FORECASTS_KEY, deps=[TRAINED_KEY, FEATURES_KEY], group_name="ml", kinds={"python"})
 def forecasts(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
@@ -141,6 +138,5 @@ def assert_publishable(table: pa.Table, expected_series: set[str], horizon: int)
         problems.append(f"{len(frame)} rows, expected {len(expected_series)} x {horizon}")
     if problems:
         raise ValueError(
-            "Forecasts not published (the previous forecasts stay in place): "
-            + "; ".join(problems)
+            "Forecasts not published (the previous forecasts stay in place): " + "; ".join(problems)
         )

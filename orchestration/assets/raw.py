@@ -1,6 +1,5 @@
 """raw/observations: the long table every dbt model starts from."""
 
-
 from pathlib import Path
 
 import dagster as dg

@@ -203,7 +203,10 @@ class Warehouse(ABC):
         if existing:
             # The shape changed (e.g. new covariates): dependants are rebuilt by dbt.
             s.execute(f"drop table {self._qualified(schema, table)} cascade")
-        s.execute(f"create table {self._qualified(schema, table)} ({column_ddl(arrow_schema, self._quote)})")
+        s.execute(
+            f"create table {self._qualified(schema, table)} "
+            f"({column_ddl(arrow_schema, self._quote)})"
+        )
         s.commit()
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""Identifiers that come from configuration are validated, then quoted: never pasted raw into SQL."""
+"""Identifiers from configuration are validated, then quoted: never pasted raw into SQL."""
 
 from __future__ import annotations
 

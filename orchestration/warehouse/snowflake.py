@@ -9,8 +9,19 @@ import pyarrow as pa
 from orchestration.warehouse.base import Session, Warehouse
 
 _CONNECT_KEYS = (
-    "account", "user", "password", "role", "warehouse", "database", "schema",
-    "authenticator", "private_key_path", "private_key_passphrase", "host", "port", "protocol",
+    "account",
+    "user",
+    "password",
+    "role",
+    "warehouse",
+    "database",
+    "schema",
+    "authenticator",
+    "private_key_path",
+    "private_key_passphrase",
+    "host",
+    "port",
+    "protocol",
 )
 
 
@@ -35,8 +46,13 @@ class SnowflakeSession(Session):
         frame = data.to_pandas()
         frame.columns = [c.upper() for c in frame.columns]
         write_pandas(
-            self.con, frame, name, auto_create_table=True, table_type="temporary",
-            use_logical_type=True, quote_identifiers=False,
+            self.con,
+            frame,
+            name,
+            auto_create_table=True,
+            table_type="temporary",
+            use_logical_type=True,
+            quote_identifiers=False,
         )
         return name
 

@@ -59,9 +59,7 @@ def test_whole_graph(target, request, warecast_home, tmp_path, demo_subset):
         {
             "ops": {
                 "raw__observations": {"config": _raw_config(history)},
-                "ml__trained_model": {
-                    "config": {"model_preset": "tiny", "progress_bar": False}
-                },
+                "ml__trained_model": {"config": {"model_preset": "tiny", "progress_bar": False}},
             }
         },
     )

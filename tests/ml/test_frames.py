@@ -13,7 +13,10 @@ from ml.frames import validate_training_frame
 def _frame(n: int = 6, series=("a", "b")) -> pd.DataFrame:
     ts = pd.date_range("2020-01-01", periods=n, freq="MS")
     return pd.concat(
-        [pd.DataFrame({"series_id": s, "ts": ts, "value": np.arange(n, dtype=float)}) for s in series]
+        [
+            pd.DataFrame({"series_id": s, "ts": ts, "value": np.arange(n, dtype=float)})
+            for s in series
+        ]
     )
 
 
@@ -31,7 +34,7 @@ def test_duplicates_name_series():
 
 
 def test_gap_names_series_and_grain():
-    frame = _frame().drop(index=2)
+    frame = _frame()
     frame = frame[~((frame.series_id == "b") & (frame.ts == "2020-03-01"))]
     with pytest.raises(InvalidInputError, match=r"Series 'b' are not on a regular 'MS' grid"):
         validate_training_frame(frame, "MS")

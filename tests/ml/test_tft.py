@@ -66,7 +66,10 @@ def test_predict_every_series_on_the_grid(fitted, history):
 def test_save_load_round_trip(fitted, history, tmp_path):
     model, _ = fitted
     model.save(tmp_path / "m")
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
     reloaded = load_forecaster(tmp_path / "m")
     before, after = model.predict(history), reloaded.predict(history)
     diff = (before[["p10", "p50", "p90"]] - after[["p10", "p50", "p90"]]).abs().to_numpy().max()
@@ -83,7 +86,7 @@ def test_tampered_artifacts_fail_closed(fitted, tmp_path):
 
     model.save(tmp_path / "n")
     config = json.loads((tmp_path / "n" / "config.json").read_text())
-    config["output_transformer"] = {"__object__": "os.system", "state": {}}
+    config["output_transformer"] = {"__object__": "os.system", "state": {"__dict__": {}}}
     (tmp_path / "n" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ArtifactError, match="not an allowed class"):
         load_forecaster(tmp_path / "n")

@@ -19,9 +19,7 @@ def _csv(tmp_path, text: str, name: str = "data.csv"):
 def test_csv_maps_columns_and_normalises_time_zones(tmp_path):
     path = _csv(
         tmp_path,
-        "store,day,sales,price\n"
-        "a,2024-01-01T00:00:00+01:00,1.5,2\n"
-        "a,2024-01-01T00:00:00Z,2.5,2\n",
+        "store,day,sales,price\na,2024-01-01T00:00:00+01:00,1.5,2\na,2024-01-01T00:00:00Z,2.5,2\n",
     )
     frame = read_user_file(path, MAPPING)
     assert list(frame.columns) == ["series_id", "ts", "value", "price", "loaded_at"]
@@ -31,9 +29,9 @@ def test_csv_maps_columns_and_normalises_time_zones(tmp_path):
 
 def test_parquet_is_read(tmp_path):
     path = tmp_path / "data.parquet"
-    pd.DataFrame({"store": ["a"], "day": ["2024-01-01"], "sales": [1.0], "price": [3.0]}).to_parquet(
-        path
-    )
+    pd.DataFrame(
+        {"store": ["a"], "day": ["2024-01-01"], "sales": [1.0], "price": [3.0]}
+    ).to_parquet(path)
     assert read_user_file(path, MAPPING)["value"].tolist() == [1.0]
 
 

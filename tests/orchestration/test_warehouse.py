@@ -7,10 +7,10 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
+from orchestration.settings import PROFILES_DIR
 from orchestration.warehouse import Warehouse, WarehouseError
 from orchestration.warehouse.identifiers import InvalidIdentifierError
 from orchestration.warehouse.profiles import ProfileError, load_target
-from orchestration.settings import PROFILES_DIR
 
 
 def _rows(origin: dt.datetime, version: str, n_series: int = 3) -> pa.Table:

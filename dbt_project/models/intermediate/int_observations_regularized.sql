@@ -59,7 +59,7 @@ select
     series_id,
     ts,
     {%- if strategy == 'forward_fill' %}
-    max(observed_value) over (partition by series_id, fill_group) as value,
+        max(observed_value) over (partition by series_id, fill_group) as value,
     {%- elif strategy == 'zero' %}
     coalesce(observed_value, 0) as value,
     {%- else %}

@@ -16,7 +16,7 @@ typed as (
         cast(ts as timestamp) as ts,
         cast(value as {{ type_double() }}) as value,
         cast(loaded_at as timestamp) as loaded_at
-        {%- for covariate in var('covariates') %},
+    {%- for covariate in var('covariates') %},
         cast({{ covariate }} as {{ type_double() }}) as {{ covariate }}
         {%- endfor %}
     from source

@@ -23,15 +23,15 @@ select
         as {{ type_double() }}
     ) as lag_season,
     {%- for name, w in windows.items() %}
-    {%- set frame = "partition by series_id order by ts rows between " ~ (w - 1) ~ " preceding and current row" %}
-    case
-        when count(value) over ({{ frame }}) = {{ w }}
-            then cast(avg(value) over ({{ frame }}) as {{ type_double() }})
-    end as rolling_mean_{{ name }},
-    case
-        when count(value) over ({{ frame }}) = {{ w }}
-            then cast(stddev_samp(value) over ({{ frame }}) as {{ type_double() }})
-    end as rolling_std_{{ name }},
+        {%- set frame = "partition by series_id order by ts rows between " ~ (w - 1) ~ " preceding and current row" %}
+        case
+            when count(value) over ({{ frame }}) = {{ w }}
+                then cast(avg(value) over ({{ frame }}) as {{ type_double() }})
+        end as rolling_mean_{{ name }},
+        case
+            when count(value) over ({{ frame }}) = {{ w }}
+                then cast(stddev_samp(value) over ({{ frame }}) as {{ type_double() }})
+        end as rolling_std_{{ name }},
     {%- endfor %}
     cast(extract(year from ts) as integer) as cal_year,
     cast(extract(quarter from ts) as integer) as cal_quarter,

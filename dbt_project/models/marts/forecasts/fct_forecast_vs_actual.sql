@@ -9,7 +9,10 @@ with forecasts as (
 
 actuals as (
 
-    select series_id, ts, value
+    select
+        series_id,
+        ts,
+        value
     from {{ ref('fct_training_features') }}
     where not is_filled and value is not null
 
