@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.warecast-installed
 
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export WARECAST_HOME ?= $(CURDIR)/.warecast
 export DAGSTER_HOME ?= $(CURDIR)
 export WARECAST_DAGSTER_DIR ?= $(WARECAST_HOME)/dagster

@@ -47,12 +47,17 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
+def prepare_manifest(project: DbtProject) -> None:
+    """`dbt parse` under `dagster dev` (models may have changed) or when no manifest exists."""
+    if project.preparer.using_dagster_dev() or not project.manifest_path.exists():
+        resource = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
+        resource.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+
+
 warecast_dbt_project = DbtProject(
     project_dir=DBT_PROJECT_DIR, profiles_dir=PROFILES_DIR, target=current_target()
 )
-warecast_dbt_project.prepare_if_dev()
-if not warecast_dbt_project.manifest_path.exists():
-    warecast_dbt_project.preparer.prepare(warecast_dbt_project)
+prepare_manifest(warecast_dbt_project)
 
 translator = WarecastTranslator(
     settings=DagsterDbtTranslatorSettings(

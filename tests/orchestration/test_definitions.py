@@ -1,0 +1,39 @@
+"""The code location loads and its graph is connected end to end, as the UI shows it."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.definitions import build_definitions
+
+
+def _parents(graph, key: list[str]) -> set[str]:
+    return {"/".join(p.path) for p in graph.get(dg.AssetKey(key)).parent_keys}
+
+
+def test_graph_runs_from_raw_to_forecast_marts():
+    graph = build_definitions("duckdb").resolve_asset_graph()
+    assert _parents(graph, ["staging", "stg_raw__observations"]) == {"raw/observations"}
+    assert _parents(graph, ["ml", "trained_model"]) == {"marts/fct_training_features"}
+    assert _parents(graph, ["ml", "forecasts"]) == {
+        "ml/trained_model",
+        "marts/fct_training_features",
+    }
+    assert _parents(graph, ["marts", "fct_forecasts_latest"]) == {"ml/forecasts"}
+    assert "ml/forecasts" in _parents(graph, ["marts", "fct_forecast_vs_actual"])
+
+
+def test_dbt_tests_are_asset_checks_including_the_forecast_source():
+    defs = build_definitions("duckdb")
+    checks = {
+        (("/".join(key.asset_key.path)), key.name)
+        for key in defs.resolve_asset_graph().asset_check_keys
+    }
+    assert any(asset == "marts/fct_training_features" for asset, _ in checks)
+    assert any(asset == "ml/forecasts" and "quantiles_ordered" in name for asset, name in checks)
+
+
+def test_every_target_builds_definitions():
+    for target in ("duckdb", "postgres", "snowflake"):
+        defs = build_definitions(target)
+        assert defs.resolve_job_def("forecast_pipeline") is not None
