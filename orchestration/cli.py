@@ -12,6 +12,8 @@ import sys
 import time
 
 TARGETS = ("duckdb", "postgres", "snowflake")
+# Step events at INFO; the full DEBUG event log stays in the Dagster UI.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +62,10 @@ def _run_config(args: argparse.Namespace) -> dict:
         train["model_preset"] = args.model_preset
     if args.max_epochs:
         train["max_epochs"] = args.max_epochs
-    return {"ops": {"raw__observations": {"config": raw}, "ml__trained_model": {"config": train}}}
+    return {
+        "ops": {"raw__observations": {"config": raw}, "ml__trained_model": {"config": train}},
+        **QUIET_LOGS,
+    }
 
 
 def _load_config(args: argparse.Namespace) -> dict:
@@ -74,7 +79,7 @@ def _load_config(args: argparse.Namespace) -> dict:
         "covariates": covariates,
         "delimiter": args.delimiter,
     }
-    return {"ops": {"raw__observations": {"config": config}}}
+    return {"ops": {"raw__observations": {"config": config}}, **QUIET_LOGS}
 
 
 def main(argv: list[str] | None = None) -> int:

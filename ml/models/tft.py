@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,13 @@ from ml.models.fallback import seasonal_naive_forecast
 from ml.serialization import decode, encode
 
 KNOWN_REALS = ["season_sin", "season_cos"]
+# pytorch-forecasting's own choices that Lightning warns about on every fit.
+KNOWN_HARMLESS_WARNINGS = (
+    r"Attribute '(loss|logging_metrics)' is an instance of `nn.Module`",
+    r"You defined a `validation_step` but have no `val_dataloader`",
+    r".*LeafSpec.*",
+    r"ReduceLROnPlateau conditioned on metric val_loss",
+)
 # Model hyper-parameters that are objects, rebuilt explicitly on load instead of serialised.
 OBJECT_HPARAMS = {"loss", "logging_metrics", "output_transformer"}
 
@@ -36,6 +45,14 @@ def _period_alias(freq: str) -> str:
         if freq.startswith(start):
             return period
     return freq
+
+
+@contextmanager
+def _quiet():
+    with warnings.catch_warnings():
+        for message in KNOWN_HARMLESS_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        yield
 
 
 def _precision() -> str:
@@ -119,8 +136,6 @@ class TFTForecaster(Forecaster):
     # --- training ----------------------------------------------------------------------------
     def _fit(self, frame: pd.DataFrame, spec: ForecastSpec) -> FitReport:
         import lightning.pytorch as pl
-        from pytorch_forecasting import TemporalFusionTransformer
-        from pytorch_forecasting.metrics import QuantileLoss
 
         pl.seed_everything(self.training.seed, verbose=False)
         self.spec = spec
@@ -134,8 +149,25 @@ class TFTForecaster(Forecaster):
             )
         dataset = self._new_dataset(train)
         self._dataset_parameters = dataset.get_parameters()
+        loader = dataset.to_dataloader(
+            train=True, batch_size=self.training.batch_size, num_workers=self.training.num_workers
+        )
+        started = time.perf_counter()
+        with _quiet():
+            self._model = self._build_model(dataset)
+            trainer = self._trainer()
+            trainer.fit(self._model, train_dataloaders=loader)
+        seconds = time.perf_counter() - started
+        self._model.eval()
+        validation = self._validation_forecasts(frame, data)
+        return self._report(frame, validation, seconds, len(dataset), trainer.current_epoch)
+
+    def _build_model(self, dataset):
+        from pytorch_forecasting import TemporalFusionTransformer
+        from pytorch_forecasting.metrics import QuantileLoss
+
         arch = self.architecture
-        self._model = TemporalFusionTransformer.from_dataset(
+        return TemporalFusionTransformer.from_dataset(
             dataset,
             hidden_size=arch.hidden_size,
             attention_head_size=arch.attention_head_size,
@@ -145,12 +177,14 @@ class TFTForecaster(Forecaster):
             loss=QuantileLoss(list(QUANTILES)),
             logging_metrics=torch.nn.ModuleList([]),
             log_interval=-1,
+            # No validation loop to watch (None breaks with this Lightning): never fires.
             reduce_on_plateau_patience=1000,
         )
-        loader = dataset.to_dataloader(
-            train=True, batch_size=self.training.batch_size, num_workers=self.training.num_workers
-        )
-        trainer = pl.Trainer(
+
+    def _trainer(self):
+        import lightning.pytorch as pl
+
+        return pl.Trainer(
             max_epochs=self.training.max_epochs,
             accelerator="auto",
             devices=1,
@@ -162,12 +196,6 @@ class TFTForecaster(Forecaster):
             enable_progress_bar=self.progress_bar,
             enable_model_summary=False,
         )
-        started = time.perf_counter()
-        trainer.fit(self._model, train_dataloaders=loader)
-        seconds = time.perf_counter() - started
-        self._model.eval()
-        validation = self._validation_forecasts(frame, data)
-        return self._report(frame, validation, seconds, len(dataset), trainer.current_epoch)
 
     def _validation_forecasts(self, frame: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
         quantiles, index = self._predict_windows(data)

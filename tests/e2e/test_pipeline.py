@@ -79,6 +79,8 @@ def test_whole_graph(target, request, warecast_home, tmp_path, demo_subset):
     assert set(forecasts["model_version"]) == {trained["model_version"].value}
     assert set(forecasts["mlflow_run_id"]) == {trained["mlflow_run_id"].value}
 
+    _assert_tracked(trained["mlflow_run_id"].value, trained["model_version"].value, result.run_id)
+
     latest = _query(defs, "marts", "fct_forecasts_latest")
     assert len(latest) == N_SERIES * HORIZON
     assert _query(defs, "marts", "fct_forecast_vs_actual").empty  # no actuals yet
@@ -102,3 +104,22 @@ def test_whole_graph(target, request, warecast_home, tmp_path, demo_subset):
     assert len(merged) == len(versus)
     assert (merged["actual"] - merged["expected"]).abs().max() < 1e-9
     assert ((merged["actual"] - merged["p50"]) - merged["error"]).abs().max() < 1e-9
+
+
+def _assert_tracked(run_id: str, version: str, dagster_run_id: str) -> None:
+    """The MLflow run has params, metrics, the plot, and is the registered @champion version."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from orchestration.settings import mlflow_tracking_uri
+
+    mlflow.set_tracking_uri(mlflow_tracking_uri())
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.data.params["preset"] == "tiny"
+    assert {"val_mase", "val_coverage_80", "baseline_val_mase"} <= set(run.data.metrics)
+    assert run.data.tags["dagster_run_id"] == dagster_run_id
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert "forecast_vs_actual.png" in artifacts
+    champion = client.get_model_version_by_alias("warecast_tft", "champion")
+    assert champion.version == version and champion.run_id == run_id

@@ -59,7 +59,8 @@ select
     series_id,
     ts,
     {%- if strategy == 'forward_fill' %}
-        max(observed_value) over (partition by series_id, fill_group) as value,
+    -- fill_group holds one observed value, then the gap after it: carry that value
+    max(observed_value) over (partition by series_id, fill_group) as value,
     {%- elif strategy == 'zero' %}
     coalesce(observed_value, 0) as value,
     {%- else %}

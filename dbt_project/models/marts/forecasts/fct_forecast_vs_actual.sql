@@ -28,6 +28,7 @@ select
     cast(forecasts.p10 as {{ type_double() }}) as p10,
     cast(forecasts.p50 as {{ type_double() }}) as p50,
     cast(forecasts.p90 as {{ type_double() }}) as p90,
+    cast(forecasts.method as varchar) as method,
     cast(actuals.value as {{ type_double() }}) as actual,
     cast(actuals.value - forecasts.p50 as {{ type_double() }}) as error,
     cast(abs(actuals.value - forecasts.p50) as {{ type_double() }}) as abs_error,
