@@ -38,6 +38,7 @@ mlflow-ui: $(STAMP)
 		--workers 1 --backend-store-uri $(MLFLOW_TRACKING_URI)
 
 lint: $(STAMP)
+	@mkdir -p $(WARECAST_HOME)  # the dbt templater opens the DuckDB file
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint dbt_project/models

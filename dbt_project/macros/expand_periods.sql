@@ -5,15 +5,23 @@
 {%- endmacro %}
 
 {% macro postgres__expand_periods(relation, n_periods) -%}
-    select *, generate_series(0, {{ n_periods }}) as period_offset from {{ relation }}
+    select
+        *,
+        generate_series(0, {{ n_periods }}) as period_offset
+    from {{ relation }}
 {%- endmacro %}
 
 {% macro duckdb__expand_periods(relation, n_periods) -%}
-    select *, unnest(generate_series(0, {{ n_periods }})) as period_offset from {{ relation }}
+    select
+        *,
+        unnest(generate_series(0, {{ n_periods }})) as period_offset
+    from {{ relation }}
 {%- endmacro %}
 
 {% macro snowflake__expand_periods(relation, n_periods) -%}
-    select r.*, offsets.value::integer as period_offset
+    select
+        r.*,
+        offsets.value::integer as period_offset
     from {{ relation }} as r,
         lateral flatten(input => array_generate_range(0, {{ n_periods }} + 1)) as offsets
 {%- endmacro %}

@@ -17,5 +17,5 @@
 
 {#- Whole periods between two truncated timestamps, for the spine. -#}
 {% macro periods_between(start_ts, end_ts) -%}
-    {{ dbt.datediff(start_ts, end_ts, grain()) }}
+    {{ dbt.datediff(start_ts, end_ts, grain()) | trim }}
 {%- endmacro %}

@@ -47,9 +47,19 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
+def _manifest_is_stale(project: DbtProject) -> bool:
+    if not project.manifest_path.exists():
+        return True
+    built = project.manifest_path.stat().st_mtime
+    sources = [project.project_dir / "dbt_project.yml", PROFILES_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests"):
+        sources.extend((project.project_dir / folder).rglob("*"))
+    return any(path.is_file() and path.stat().st_mtime > built for path in sources)
+
+
 def prepare_manifest(project: DbtProject) -> None:
-    """`dbt parse` under `dagster dev` (models may have changed) or when no manifest exists."""
-    if project.preparer.using_dagster_dev() or not project.manifest_path.exists():
+    """`dbt parse` under `dagster dev`, or when any dbt file is newer than the manifest."""
+    if project.preparer.using_dagster_dev() or _manifest_is_stale(project):
         resource = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
         resource.cli(["parse", "--quiet"], target_path=project.target_path).wait()
 

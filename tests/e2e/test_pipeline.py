@@ -122,4 +122,4 @@ def _assert_tracked(run_id: str, version: str, dagster_run_id: str) -> None:
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert "forecast_vs_actual.png" in artifacts
     champion = client.get_model_version_by_alias("warecast_tft", "champion")
-    assert champion.version == version and champion.run_id == run_id
+    assert str(champion.version) == version and champion.run_id == run_id

@@ -1,6 +1,12 @@
 {#- Grain: one row per (series_id, ts) on a regular grid from the series' first to last period.
     Periods with no usable observation are filled by var('fill_strategy'); is_filled marks them. -#}
 {%- set strategy = fill_strategy() -%}
+{#- forward_fill: each fill_group is one observed value followed by the gap after it. -#}
+{%- set filled_values = {
+    'forward_fill': 'max(observed_value) over (partition by series_id, fill_group)',
+    'zero': 'coalesce(observed_value, 0)',
+    'null': 'observed_value',
+} -%}
 
 with aggregated as (
 
@@ -13,15 +19,25 @@ bounds as (
     select
         series_id,
         min(period_ts) as first_ts,
-        cast({{ periods_between('min(period_ts)', 'max(period_ts)') }} as integer) as n_periods
+        max(period_ts) as last_ts
     from aggregated
     group by series_id
 
 ),
 
+spans as (
+
+    select
+        series_id,
+        first_ts,
+        cast({{ periods_between('first_ts', 'last_ts') }} as integer) as n_periods
+    from bounds
+
+),
+
 offsets as (
 
-    {{ expand_periods('bounds', 'n_periods') }}
+    {{ expand_periods('spans', 'n_periods') }}
 
 ),
 
@@ -47,7 +63,9 @@ joined as (
         aggregated.value is null as is_filled,
         -- a new group starts at every observed value: forward fill without IGNORE NULLS
         count(aggregated.value) over (
-            partition by spine.series_id order by spine.ts rows between unbounded preceding and current row
+            partition by spine.series_id
+            order by spine.ts
+            rows between unbounded preceding and current row
         ) as fill_group
     from spine
     left join aggregated
@@ -58,14 +76,7 @@ joined as (
 select
     series_id,
     ts,
-    {%- if strategy == 'forward_fill' %}
-    -- fill_group holds one observed value, then the gap after it: carry that value
-    max(observed_value) over (partition by series_id, fill_group) as value,
-    {%- elif strategy == 'zero' %}
-    coalesce(observed_value, 0) as value,
-    {%- else %}
-    observed_value as value,
-    {%- endif %}
+    {{ filled_values[strategy] }} as value,
     {%- for covariate in var('covariates') %}
     {{ covariate }},
     {%- endfor %}

@@ -23,7 +23,8 @@ select
         as {{ type_double() }}
     ) as lag_season,
     {%- for name, w in windows.items() %}
-        {%- set frame = "partition by series_id order by ts rows between " ~ (w - 1) ~ " preceding and current row" %}
+        {%- set frame = "partition by series_id order by ts rows between "
+            ~ (w - 1) ~ " preceding and current row" %}
         case
             when count(value) over ({{ frame }}) = {{ w }}
                 then cast(avg(value) over ({{ frame }}) as {{ type_double() }})
