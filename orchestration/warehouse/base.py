@@ -60,7 +60,10 @@ def column_ddl(schema: pa.Schema, quote_name=quote) -> str:
 
 
 class Session(ABC):
-    """An open connection. Implementations keep their driver details private."""
+    """An open DB-API connection. Implementations keep their driver details private."""
+
+    def __init__(self, con):
+        self.con = con
 
     @abstractmethod
     def execute(self, sql: str) -> None: ...
@@ -76,17 +79,17 @@ class Session(ABC):
     def columns(self, schema: str, table: str) -> list[str]:
         """Lower-cased column names of an existing table, [] if it does not exist."""
 
-    @abstractmethod
-    def begin(self) -> None: ...
+    def begin(self) -> None:  # noqa: B027 - a deliberate no-op default
+        """Drivers with autocommit off open a transaction implicitly."""
 
-    @abstractmethod
-    def commit(self) -> None: ...
+    def commit(self) -> None:
+        self.con.commit()
 
-    @abstractmethod
-    def rollback(self) -> None: ...
+    def rollback(self) -> None:
+        self.con.rollback()
 
-    @abstractmethod
-    def close(self) -> None: ...
+    def close(self) -> None:
+        self.con.close()
 
 
 class Warehouse(ABC):

@@ -13,7 +13,7 @@ from orchestration.warehouse.base import Session, Warehouse
 
 class DuckDBSession(Session):
     def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
+        super().__init__(con)
         self._in_transaction = False
 
     def execute(self, sql: str) -> None:
@@ -52,9 +52,6 @@ class DuckDBSession(Session):
         if self._in_transaction:
             self.con.execute("rollback")
             self._in_transaction = False
-
-    def close(self) -> None:
-        self.con.close()
 
 
 class DuckDBWarehouse(Warehouse):

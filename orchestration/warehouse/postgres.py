@@ -12,8 +12,7 @@ from orchestration.warehouse.base import Session, Warehouse
 
 
 class PostgresSession(Session):
-    def __init__(self, con):
-        self.con = con  # ADBC: autocommit off, so every statement runs in a transaction
+    """ADBC keeps autocommit off: every statement runs in a transaction until commit()."""
 
     def execute(self, sql: str) -> None:
         with self.con.cursor() as cur:
@@ -38,18 +37,6 @@ class PostgresSession(Session):
                 (schema, table),
             )
             return [r[0] for r in cur.fetchall()]
-
-    def begin(self) -> None:
-        pass  # ADBC opens a transaction implicitly
-
-    def commit(self) -> None:
-        self.con.commit()
-
-    def rollback(self) -> None:
-        self.con.rollback()
-
-    def close(self) -> None:
-        self.con.close()
 
 
 class PostgresWarehouse(Warehouse):

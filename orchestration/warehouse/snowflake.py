@@ -26,9 +26,6 @@ _CONNECT_KEYS = (
 
 
 class SnowflakeSession(Session):
-    def __init__(self, con):
-        self.con = con
-
     def execute(self, sql: str) -> None:
         self.con.cursor().execute(sql)
 
@@ -66,16 +63,7 @@ class SnowflakeSession(Session):
         return [r[0] for r in cur.fetchall()]
 
     def begin(self) -> None:
-        self.con.cursor().execute("begin")
-
-    def commit(self) -> None:
-        self.con.commit()
-
-    def rollback(self) -> None:
-        self.con.rollback()
-
-    def close(self) -> None:
-        self.con.close()
+        self.con.cursor().execute("begin")  # the connector autocommits otherwise
 
 
 class SnowflakeWarehouse(Warehouse):
