@@ -50,9 +50,65 @@ class TrainingConfig(_Frozen):
     feature_columns: list[str] = Field(default_factory=list, description="extra unknown reals")
 
 
+class StatsConfig(_Frozen):
+    """statsforecast baselines: local models refitted on the history passed to predict()."""
+
+    max_history: int | None = Field(
+        240, gt=0, description="periods of each series' history the model sees; None = all"
+    )
+    season_lengths: list[int] | None = Field(
+        None, description="several seasonal periods (MSTL), e.g. [24, 168]; None = the spec's"
+    )
+    n_jobs: int = Field(-1, description="processes; -1 = every core")
+    approximation: bool = Field(True, description="AutoARIMA's fast approximate search")
+
+
+class NeuralConfig(_Frozen):
+    """Size, window and training of the networks on warecast's tensor path (LSTM, Informer)."""
+
+    encoder_length: int = Field(24, gt=1, description="history steps each window conditions on")
+    hidden_size: int = Field(16, gt=0)
+    layers: int = Field(1, gt=0, description="LSTM layers / Informer encoder layers")
+    heads: int = Field(2, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    sampling_factor: int = Field(5, gt=0, description="Informer ProbSparse factor c")
+    label_length: int = Field(12, ge=0, description="Informer decoder start-token length")
+    max_epochs: int = Field(5, gt=0)
+    batches_per_epoch: int = Field(30, gt=0)
+    batch_size: int = Field(128, gt=0)
+    learning_rate: float = Field(0.005, gt=0)
+    gradient_clip_val: float = Field(1.0, gt=0)
+    seed: int = 42
+    strategy: str = Field("auto", description="Lightning strategy, e.g. ddp for several devices")
+    devices: int | str = Field(1, description="Lightning devices")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.hidden_size % self.heads:
+            raise ValueError("hidden_size must be a multiple of heads")
+        if self.label_length > self.encoder_length:
+            raise ValueError("label_length must not exceed encoder_length")
+        return self
+
+
 @cache
 def _presets(family: str) -> dict:
-    return yaml.safe_load((PRESETS_DIR / f"{family}.yaml").read_text())
+    path = PRESETS_DIR / f"{family}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+        raise ValueError(f"No preset file {path}; preset files: {known}.")
+    return yaml.safe_load(path.read_text())
+
+
+def family_preset(family: str, name: str) -> dict:
+    """Preset `name` of a model family (ml/presets/<family>.yaml); the model validates it."""
+    presets = _presets(family)
+    if name not in presets:
+        raise ValueError(
+            f"Unknown {family} preset {name!r}; choose one of {sorted(presets)} "
+            f"(defined in {PRESETS_DIR / (family + '.yaml')})."
+        )
+    return presets[name] or {}
 
 
 def load_preset(name: str, family: str = "tft") -> tuple[TFTArchitecture, TrainingConfig]:

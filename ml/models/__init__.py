@@ -1,22 +1,44 @@
-"""Registered forecasters, and loading any saved one by the name in its config.json."""
+"""Registered forecasters: build any of them from a preset, load any saved one by its config."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import Any
 
+from ml.config import family_preset
 from ml.errors import ArtifactError
 from ml.models.base import Forecaster, read_config
 
+# name -> "module:Class"; imported lazily so a statsforecast user never imports torch.
+MODELS = {
+    "tft": "ml.models.tft:TFTForecaster",
+    "seasonal_naive": "ml.models.seasonal_naive:SeasonalNaiveForecaster",
+    "auto_ets": "ml.models.auto_ets:AutoETSForecaster",
+    "auto_arima": "ml.models.auto_arima:AutoARIMAForecaster",
+    "mstl": "ml.models.mstl:MSTLForecaster",
+}
+
+
+def _import(target: str) -> type[Forecaster]:
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
 
 def registry() -> dict[str, type[Forecaster]]:
-    from ml.models.tft import TFTForecaster
+    return {name: _import(target) for name, target in MODELS.items()}
 
-    return {TFTForecaster.name: TFTForecaster}
+
+def create_forecaster(name: str, preset: str = "small", **overrides: Any) -> Forecaster:
+    """Any registered model from its YAML preset (ml/presets/<family>.yaml), fields overridable."""
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; registered: {sorted(MODELS)}.")
+    cls = _import(MODELS[name])
+    return cls.from_preset(family_preset(cls.preset_family, preset), **overrides)
 
 
 def load_forecaster(directory: str | Path) -> Forecaster:
     kind = read_config(Path(directory)).get("forecaster")
-    models = registry()
-    if kind not in models:
-        raise ArtifactError(f"Unknown forecaster {kind!r} in {directory}; known: {sorted(models)}")
-    return models[kind].load(Path(directory))
+    if kind not in MODELS:
+        raise ArtifactError(f"Unknown forecaster {kind!r} in {directory}; known: {sorted(MODELS)}")
+    return _import(MODELS[kind]).load(Path(directory))

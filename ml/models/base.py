@@ -6,7 +6,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -57,6 +57,12 @@ class Forecaster(ABC):
     supports_quantiles: ClassVar[bool] = True
     supports_covariates: ClassVar[bool] = False
     supports_gpu: ClassVar[bool] = False
+    preset_family: ClassVar[str]  # ml/presets/<family>.yaml
+
+    @classmethod
+    def from_preset(cls, preset: dict, **overrides: Any) -> Forecaster:
+        """Build from a preset's raw dict; overrides replace single fields of it."""
+        raise NotImplementedError
 
     @abstractmethod
     def fit(self, frame: pd.DataFrame, spec: ForecastSpec) -> FitReport: ...

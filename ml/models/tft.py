@@ -64,6 +64,24 @@ class TFTForecaster(Forecaster):
     supports_quantiles = True
     supports_covariates = True
     supports_gpu = True
+    preset_family = "tft"
+
+    @classmethod
+    def from_preset(cls, preset: dict, **overrides) -> TFTForecaster:
+        """Overrides go to whichever config has that field; progress_bar to the forecaster."""
+        progress_bar = overrides.pop("progress_bar", False)
+        sections = {"architecture": TFTArchitecture, "training": TrainingConfig}
+        values = {key: dict(preset.get(key, {})) for key in sections}
+        for field, value in overrides.items():
+            owner = [k for k, c in sections.items() if field in c.model_fields]
+            if not owner:
+                raise ValueError(f"Unknown TFT setting {field!r}; see ml/config.py.")
+            values[owner[0]][field] = value
+        return cls(
+            TFTArchitecture(**values["architecture"]),
+            TrainingConfig(**values["training"]),
+            progress_bar=progress_bar,
+        )
 
     def __init__(
         self,

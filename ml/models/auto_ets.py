@@ -1,0 +1,15 @@
+"""AutoETS (statsforecast): exponential smoothing, the model form chosen per series by AICc."""
+
+from __future__ import annotations
+
+from ml.config import ForecastSpec
+from ml.models.statistical import StatsForecaster
+
+
+class AutoETSForecaster(StatsForecaster):
+    name = "auto_ets"
+
+    def _model(self, spec: ForecastSpec):
+        from statsforecast.models import AutoETS
+
+        return AutoETS(season_length=self.seasons(spec)[0])
