@@ -4,11 +4,16 @@ All bulk writes share one recipe, so every warehouse gets the same guarantees:
   1. DDL first (schema and table), outside the data transaction: Snowflake commits DDL implicitly.
   2. Stage the incoming Arrow table into a temporary table with the adapter's bulk path
      (DuckDB: Arrow scan, PostgreSQL: ADBC ingest = binary COPY, Snowflake: write_pandas).
-  3. One transaction swaps the rows: readers see the old rows or the new, never a mix.
+  3. One transaction swaps the rows: readers see the old rows or the new, never a mix. It first
+     takes the adapter's write lock for the table (PostgreSQL: a transaction-scoped advisory
+     lock), so two runs writing the same table take turns and never interleave their rows.
+A dropped connection or a busy DuckDB file is retried with backoff (orchestration/warehouse/
+retry.py): every operation here is idempotent, and the server rolled the broken one back.
 """
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +22,10 @@ from typing import ClassVar
 import pyarrow as pa
 
 from orchestration.warehouse.identifiers import checked, qualified, quote
+from orchestration.warehouse.retry import DEFAULT_DELAYS, with_backoff
+
+# Session-private stage tables are named incoming_<12 hex>; see Session.stage.
+STAGE_TABLE = re.compile(r"^incoming_[0-9a-f]{12}$", re.IGNORECASE)
 
 
 class WarehouseError(RuntimeError):
@@ -82,6 +91,16 @@ class Session(ABC):
     def begin(self) -> None:  # noqa: B027 - a deliberate no-op default
         """Drivers with autocommit off open a transaction implicitly."""
 
+    def lock_for_write(self, key: str) -> None:  # noqa: B027 - a deliberate no-op default
+        """Inside the write transaction: wait until no other writer of `key` is in one.
+
+        No-op where the warehouse already serializes writers (DuckDB: one writing process).
+        """
+
+    def schema_exists(self, schema: str) -> bool:
+        """False when unknown: `create schema if not exists` then runs (needs CREATE rights)."""
+        return False
+
     def commit(self) -> None:
         self.con.commit()
 
@@ -96,6 +115,8 @@ class Warehouse(ABC):
     """Bulk reads and atomic bulk writes of whole tables. Chosen by the profile's `type`."""
 
     adapter_type: ClassVar[str]
+    # Waits between attempts after a transient error (dropped connection, busy DuckDB file).
+    retry_delays: tuple[float, ...] = DEFAULT_DELAYS
     # How the warehouse folds unquoted identifiers (Snowflake: upper case), so names we quote
     # are the same objects dbt resolves.
     fold_case: ClassVar = staticmethod(str)
@@ -122,6 +143,13 @@ class Warehouse(ABC):
     def _open(self) -> Session:
         """Connect; the session is closed by `session()`."""
 
+    def is_transient(self, error: BaseException) -> bool:
+        """True for errors worth retrying: the connection dropped, the database is restarting."""
+        return False
+
+    def _retrying(self, operation, what: str):
+        return with_backoff(operation, self.is_transient, self.retry_delays, what)
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         session = self._open()
@@ -138,6 +166,9 @@ class Warehouse(ABC):
 
     # --- reads -------------------------------------------------------------------------------
     def read_table(self, schema: str, table: str) -> pa.Table:
+        return self._retrying(lambda: self._read_table(schema, table), f"read {schema}.{table}")
+
+    def _read_table(self, schema: str, table: str) -> pa.Table:
         with self.session() as s:
             if not s.columns(schema, table):
                 raise WarehouseError(
@@ -147,21 +178,56 @@ class Warehouse(ABC):
             return s.fetch_arrow(f"select * from {self._qualified(schema, table)}")
 
     def table_exists(self, schema: str, table: str) -> bool:
+        def exists() -> bool:
+            with self.session() as s:
+                return bool(s.columns(schema, table))
+
+        return self._retrying(exists, f"look up {schema}.{table}")
+
+    def leftover_stage_tables(self) -> list[str]:
+        """Stage tables that outlived their session (schema.table); normally none.
+
+        Stage tables are temporary, so the server drops them with the session, also when the
+        process is killed. This finds any a driver or a crash left as ordinary tables.
+        """
+        sql = (
+            "select table_catalog, table_schema, table_name from information_schema.tables "
+            "where table_type = 'BASE TABLE'"
+        )
         with self.session() as s:
-            return bool(s.columns(schema, table))
+            rows = s.fetch_arrow(sql).to_pylist()
+        return [
+            f"{row['table_schema']}.{row['table_name']}"
+            for row in rows
+            if STAGE_TABLE.match(row["table_name"]) and not _is_temporary(row)
+        ]
+
+    def drop_leftover_stage_tables(self) -> list[str]:
+        """Drop what `leftover_stage_tables` finds (only warecast's own incoming_* tables)."""
+        leftovers = self.leftover_stage_tables()
+        with self.session() as s:
+            for name in leftovers:
+                schema, table = name.split(".", 1)
+                s.execute(f"drop table if exists {qualified(schema, table)}")
+            s.commit()
+        return leftovers
 
     # --- writes ------------------------------------------------------------------------------
     def replace_table(self, schema: str, table: str, data: pa.Table) -> int:
         """Atomically replace all rows of schema.table with `data` (created if missing)."""
         data = portable(data)
         target = self._qualified(schema, table)
-        with self.session() as s:
-            self._ensure_table(s, schema, table, data.schema, replace_if_different=True)
-            staged = s.stage(data)
-            self._in_transaction(
-                s, [f"delete from {target}", self._insert_sql(target, staged, data.schema)]
-            )
-        return data.num_rows
+
+        def write() -> int:
+            with self.session() as s:
+                self._ensure_table(s, schema, table, data.schema, replace_if_different=True)
+                staged = s.stage(data)
+                insert = self._insert_sql(target, staged, data.schema)
+                statements = [f"delete from {target}", insert]
+                self._in_transaction(s, statements, lock_key=f"{schema}.{table}")
+            return data.num_rows
+
+        return self._retrying(write, f"write {schema}.{table}")
 
     def replace_partitions(
         self, schema: str, table: str, data: pa.Table, partition_by: Sequence[str]
@@ -172,18 +238,23 @@ class Warehouse(ABC):
         """
         data = portable(data)
         target = self._qualified(schema, table)
-        with self.session() as s:
-            self._ensure_table(s, schema, table, data.schema, replace_if_different=False)
-            staged = s.stage(data)
-            match = " and ".join(
-                f"{target}.{self._quote(c)} = incoming.{self._quote(c)}" for c in partition_by
-            )
-            delete = (
-                f"delete from {target} where exists "
-                f"(select 1 from {staged} as incoming where {match})"
-            )
-            self._in_transaction(s, [delete, self._insert_sql(target, staged, data.schema)])
-        return data.num_rows
+        match = " and ".join(
+            f"{target}.{self._quote(c)} = incoming.{self._quote(c)}" for c in partition_by
+        )
+
+        def write() -> int:
+            with self.session() as s:
+                self._ensure_table(s, schema, table, data.schema, replace_if_different=False)
+                staged = s.stage(data)
+                delete = (
+                    f"delete from {target} where exists "
+                    f"(select 1 from {staged} as incoming where {match})"
+                )
+                statements = [delete, self._insert_sql(target, staged, data.schema)]
+                self._in_transaction(s, statements, lock_key=f"{schema}.{table}")
+            return data.num_rows
+
+        return self._retrying(write, f"write {schema}.{table}")
 
     # --- shared recipe -----------------------------------------------------------------------
     def _insert_sql(self, target: str, staged: str, schema: pa.Schema) -> str:
@@ -202,7 +273,9 @@ class Warehouse(ABC):
                 f"{schema}.{table} has columns {existing}, but the rows to write have {wanted}. "
                 "Migrate or rename the existing table; warecast does not alter it silently."
             )
-        s.execute(f"create schema if not exists {self._quote(schema, 'schema name')}")
+        if not s.schema_exists(self.fold_case(schema)):
+            # Only when missing: a least-privilege role owns its schema but may not create any.
+            s.execute(f"create schema if not exists {self._quote(schema, 'schema name')}")
         if existing:
             # The shape changed (e.g. new covariates): dependants are rebuilt by dbt.
             s.execute(f"drop table {self._qualified(schema, table)} cascade")
@@ -213,12 +286,21 @@ class Warehouse(ABC):
         s.commit()
 
     @staticmethod
-    def _in_transaction(s: Session, statements: Sequence[str]) -> None:
+    def _in_transaction(s: Session, statements: Sequence[str], lock_key: str | None = None) -> None:
         s.begin()
         try:
+            if lock_key:
+                s.lock_for_write(lock_key)
             for statement in statements:
                 s.execute(statement)
             s.commit()
         except BaseException:
             s.rollback()
             raise
+
+
+def _is_temporary(row: dict) -> bool:
+    # DuckDB lists temp tables in catalog "temp"; PostgreSQL in schema pg_temp_N.
+    return (row["table_catalog"] or "").lower() == "temp" or row["table_schema"].startswith(
+        "pg_temp"
+    )

@@ -8,7 +8,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from orchestration.warehouse.base import Session, Warehouse
+from orchestration.warehouse.base import Session, Warehouse, WarehouseError
+
+
+class DuckDBBusyError(WarehouseError):
+    """The file is locked by another process; retried with backoff, then raised."""
 
 
 class DuckDBSession(Session):
@@ -29,6 +33,12 @@ class DuckDBSession(Session):
         self.con.execute(f'create temp table "{name}" as select * from "{name}_arrow"')
         self.con.unregister(f"{name}_arrow")
         return f'"{name}"'
+
+    def schema_exists(self, schema: str) -> bool:
+        found = self.con.execute(
+            "select 1 from information_schema.schemata where schema_name = ?", [schema]
+        ).fetchall()
+        return bool(found)
 
     def columns(self, schema: str, table: str) -> list[str]:
         rows = self.con.execute(
@@ -55,7 +65,16 @@ class DuckDBSession(Session):
 
 
 class DuckDBWarehouse(Warehouse):
+    """One writing process at a time (DuckDB's file lock): another process waits with backoff."""
+
     adapter_type = "duckdb"
+
+    def is_transient(self, error: BaseException) -> bool:
+        # Another process (dbt, a second run, a DuckDB shell) holds the file; it is released
+        # when that process closes its connection.
+        return isinstance(error, DuckDBBusyError) or (
+            isinstance(error, duckdb.IOException) and "could not set lock" in str(error).lower()
+        )
 
     @property
     def path(self) -> Path:
@@ -63,4 +82,13 @@ class DuckDBWarehouse(Warehouse):
 
     def _open(self) -> DuckDBSession:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return DuckDBSession(duckdb.connect(str(self.path)))
+        try:
+            return DuckDBSession(duckdb.connect(str(self.path)))
+        except duckdb.IOException as error:
+            if not self.is_transient(error):
+                raise
+            raise DuckDBBusyError(
+                f"The DuckDB file {self.path} is in use by another process (another warecast "
+                "run, `dagster dev` materializing, or a DuckDB shell). Wait for it to finish, "
+                f"then re-run. ({error})"
+            ) from error
