@@ -2,12 +2,77 @@
     Column names are stable whatever the vars (the contract depends on it): the windows behind
     them are var short_window and var season_length. Rolling statistics cover the trailing w
     periods including the current one and stay null until all w values are present, so no
-    statistic is computed from a partial window. -#}
+    statistic is computed from a partial window.
+
+    Written for speed on every adapter: one window frame per statistic costs O(rows x w) on
+    PostgreSQL (its float aggregates have no inverse transition). Instead every statistic is a
+    difference of running sums, cum[i] - cum[i - w], over one ordering (series_id, ts):
+    - the sums run over value minus the series mean, so sums of squares stay small and the
+      variance s2 - s1^2 / w does not cancel away its digits;
+    - a variance a rounding error pushed below zero is clamped to zero;
+    - a window whose values are all equal (forward-filled gaps, runs of zeros) gets exactly
+      std 0 and mean = value, found from the row of the series' last change, not from sums. -#}
 {%- set windows = {'short': var('short_window'), 'season': var('season_length')} -%}
+{%- set series_order = 'partition by series_id order by ts' -%}
+{%- set cumulative = ' rows between unbounded preceding and current row' -%}
+{%- set running = series_order ~ cumulative -%}
+{#- The first level joins the series centers, so its windows name their columns' table. -#}
+{%- set regular_order = 'partition by regular.series_id order by regular.ts' -%}
+{%- set regular_running = regular_order ~ cumulative -%}
 
-with regular as (
+with series_centers as (
 
-    select * from {{ ref('int_observations_regularized') }}
+    -- A hash aggregate, not a window: keeps the one sort below the only sort.
+    select
+        series_id,
+        avg(value) as center
+    from {{ ref('int_observations_regularized') }}
+    group by series_id
+
+),
+
+running_sums as (
+
+    select
+        regular.series_id,
+        regular.ts,
+        regular.value,
+        regular.is_filled,
+        regular.is_outlier,
+        series_centers.center,
+        lag(regular.value, 1) over ({{ regular_order }}) as lag_1,
+        lag(regular.value, {{ var('season_length') }}) over ({{ regular_order }}) as lag_season,
+        row_number() over ({{ regular_order }}) as row_index,
+        count(regular.value) over ({{ regular_running }}) as cum_n,
+        coalesce(
+            sum(regular.value - series_centers.center) over ({{ regular_running }}), 0
+        ) as cum_s1,
+        coalesce(
+            sum(
+                (regular.value - series_centers.center) * (regular.value - series_centers.center)
+            ) over ({{ regular_running }}),
+            0
+        ) as cum_s2
+    from {{ ref('int_observations_regularized') }} as regular
+    inner join series_centers on regular.series_id = series_centers.series_id
+
+),
+
+windowed as (
+
+    select
+        *,
+        -- the last row whose value differs from the row before it (the first row counts)
+        max(
+            case when value = lag_1 then 0 else row_index end
+        ) over ({{ running }}) as last_change_index,
+        {%- for name, w in windows.items() %}
+            cum_n - coalesce(lag(cum_n, {{ w }}) over ({{ series_order }}), 0) as n_{{ name }},
+            cum_s1 - coalesce(lag(cum_s1, {{ w }}) over ({{ series_order }}), 0) as s1_{{ name }},
+            cum_s2 - coalesce(lag(cum_s2, {{ w }}) over ({{ series_order }}), 0) as s2_{{ name }}
+            {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from running_sums
 
 )
 
@@ -17,26 +82,37 @@ select
     cast(value as {{ type_double() }}) as value,
     is_filled,
     is_outlier,
-    cast(lag(value, 1) over (partition by series_id order by ts) as {{ type_double() }}) as lag_1,
-    cast(
-        lag(value, {{ var('season_length') }}) over (partition by series_id order by ts)
-        as {{ type_double() }}
-    ) as lag_season,
+    cast(lag_1 as {{ type_double() }}) as lag_1,
+    cast(lag_season as {{ type_double() }}) as lag_season,
     {%- for name, w in windows.items() %}
-        {%- set frame = "partition by series_id order by ts rows between "
-            ~ (w - 1) ~ " preceding and current row" %}
-        case
-            when count(value) over ({{ frame }}) = {{ w }}
-                then cast(avg(value) over ({{ frame }}) as {{ type_double() }})
-        end as rolling_mean_{{ name }},
-        case
-            when count(value) over ({{ frame }}) = {{ w }}
-                then cast(stddev_samp(value) over ({{ frame }}) as {{ type_double() }})
-        end as rolling_std_{{ name }},
+        {%- set constant = 'last_change_index <= row_index - ' ~ (w - 1) %}
+        cast(
+            case
+                when n_{{ name }} = {{ w }} and {{ constant }} then value
+                when n_{{ name }} = {{ w }} then (s1_{{ name }} + {{ w }} * center) / {{ w }}
+            end as {{ type_double() }}
+        ) as rolling_mean_{{ name }},
+        {%- if w > 1 %}
+            cast(
+                case
+                    when n_{{ name }} = {{ w }} and {{ constant }} then 0
+                    when n_{{ name }} = {{ w }}
+                        then sqrt(
+                            greatest(
+                                (s2_{{ name }} - s1_{{ name }} * s1_{{ name }} / {{ w }})
+                                / {{ w - 1 }},
+                                0
+                            )
+                        )
+                end as {{ type_double() }}
+            ) as rolling_std_{{ name }},
+        {%- else %}
+        cast(null as {{ type_double() }}) as rolling_std_{{ name }},
+        {%- endif %}
     {%- endfor %}
     cast(extract(year from ts) as integer) as cal_year,
     cast(extract(quarter from ts) as integer) as cal_quarter,
     cast(extract(month from ts) as integer) as cal_month,
     cast(extract(dow from ts) as integer) as cal_day_of_week,
     cast(extract(hour from ts) as integer) as cal_hour
-from regular
+from windowed
