@@ -81,6 +81,7 @@ class NeuralConfig(_Frozen):
     seed: int = 42
     strategy: str = Field("auto", description="Lightning strategy, e.g. ddp for several devices")
     devices: int | str = Field(1, description="Lightning devices")
+    accelerator: str = Field("auto", description="Lightning accelerator: auto, cpu, gpu")
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -1,0 +1,232 @@
+"""The shared half of the deep models on warecast's tensor path (ml/windows.py).
+
+A network maps (past values, time indices of past + future) to (batch, horizon, 3) quantiles
+p10/p50/p90, ordered by construction. This module trains it with Lightning (accelerator
+"auto", bf16 autocast on CUDA, any strategy incl. DDP), forecasts, and saves it as
+model.safetensors + config.json (spec, config, the per-series scaler as plain numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import lightning.pytorch as pl
+import pandas as pd
+import torch
+from torch import nn
+
+from ml.config import QUANTILES, ForecastSpec, NeuralConfig
+from ml.errors import ArtifactError, InvalidInputError
+from ml.frames import drop_leading_nulls, validate_training_frame
+from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
+from ml.models.fallback import seasonal_naive_forecast
+from ml.models.report import forecast_frame, holdout_report
+from ml.windows import SeriesScaler, SeriesTensors, WindowStarts, season_features
+
+_QUANTILES = torch.tensor(QUANTILES)
+
+
+def ordered_quantiles(raw: torch.Tensor) -> torch.Tensor:
+    """(..., 3) free outputs -> p10 <= p50 <= p90: the median plus/minus positive spreads."""
+    median = raw[..., 1]
+    low = median - nn.functional.softplus(raw[..., 0])
+    high = median + nn.functional.softplus(raw[..., 2])
+    return torch.stack([low, median, high], dim=-1)
+
+
+def pinball_loss(quantiles: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    diff = target.unsqueeze(-1) - quantiles
+    q = _QUANTILES.to(quantiles.device, quantiles.dtype)
+    return torch.maximum(q * diff, (q - 1) * diff).mean()
+
+
+def normalise_windows(past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Centre and scale each window on its own encoder part: state-free, no look-ahead."""
+    loc = past.mean(dim=1, keepdim=True)
+    scale = past.std(dim=1, keepdim=True).clamp(min=1e-3)
+    return (past - loc) / scale, loc, scale
+
+
+def _precision() -> str:
+    return "bf16-mixed" if torch.cuda.is_available() else "32-true"
+
+
+class WindowModule(pl.LightningModule):
+    """Trains `net` on windows gathered from tensors that sit on the training device."""
+
+    def __init__(self, net: nn.Module, data: SeriesTensors, spec: ForecastSpec, cfg: NeuralConfig):
+        super().__init__()
+        self.net, self.data, self.spec, self.cfg = net, data, spec, cfg
+
+    def on_fit_start(self):
+        self.data = self.data.to(self.device)  # once: batches are gathered on the device
+
+    def training_step(self, starts, batch_idx):
+        past, time_idx, future = self.data.gather(
+            starts, self.cfg.encoder_length, self.spec.horizon
+        )
+        x, loc, scale = normalise_windows(past)
+        out = self.net(x, season_features(time_idx, [self.spec.season_length]))
+        loss = pinball_loss(out.float(), (future - loc) / scale)
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(starts))
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.net.parameters(), lr=self.cfg.learning_rate)
+
+
+class TensorPathForecaster(Forecaster):
+    supports_quantiles = True
+    supports_covariates = False
+    supports_gpu = True
+    preset_family: ClassVar[str]
+
+    def __init__(self, config: NeuralConfig | None = None, progress_bar: bool = False):
+        self.config = config or NeuralConfig()
+        self.progress_bar = progress_bar
+        self.spec: ForecastSpec | None = None
+        self.scaler: SeriesScaler | None = None
+        self.net: nn.Module | None = None
+
+    @classmethod
+    def from_preset(cls, preset: dict, **overrides: Any) -> TensorPathForecaster:
+        progress_bar = overrides.pop("progress_bar", False)
+        return cls(NeuralConfig(**{**preset, **overrides}), progress_bar=progress_bar)
+
+    def build_net(self, spec: ForecastSpec) -> nn.Module:
+        raise NotImplementedError
+
+    # --- training ----------------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame, spec: ForecastSpec) -> FitReport:
+        cfg = self.config
+        clean = drop_leading_nulls(validate_training_frame(frame, spec.freq))
+        pl.seed_everything(cfg.seed, verbose=False)
+        self.spec = spec
+        position = clean.groupby("series_id").cumcount()
+        sizes = clean.groupby("series_id")["ts"].transform("size")
+        self.scaler = SeriesScaler.fit(clean[position < sizes - spec.horizon])
+        data = SeriesTensors.build(clean, spec.freq, self.scaler)
+        starts = data.window_starts(cfg.encoder_length + spec.horizon, holdout=spec.horizon)
+        if len(starts) == 0:
+            raise InvalidInputError(
+                f"No training window: every series is shorter than encoder_length "
+                f"({cfg.encoder_length}) + 2 x horizon ({spec.horizon}). Use a smaller preset "
+                "encoder_length, a shorter horizon, or more history."
+            )
+        self.net = self.build_net(spec)
+        batches = WindowStarts(starts, cfg.batch_size, cfg.batches_per_epoch, cfg.seed)
+        loader = torch.utils.data.DataLoader(batches, batch_size=None)
+        started = time.perf_counter()
+        trainer = self._trainer()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+            logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+            trainer.fit(WindowModule(self.net, data, spec, cfg), train_dataloaders=loader)
+        seconds = time.perf_counter() - started
+        self.net = self.net.cpu().eval()
+        n_samples = cfg.batch_size * cfg.batches_per_epoch * trainer.current_epoch
+        return holdout_report(clean, spec, self._forecast, seconds, n_samples, cfg.max_epochs)
+
+    def _trainer(self):
+        cfg = self.config
+        return pl.Trainer(
+            max_epochs=cfg.max_epochs,
+            accelerator=cfg.accelerator,
+            devices=cfg.devices,
+            strategy=cfg.strategy,
+            precision=_precision() if cfg.accelerator != "cpu" else "32-true",
+            gradient_clip_val=cfg.gradient_clip_val,
+            enable_checkpointing=False,  # Lightning checkpoints are pickles
+            logger=False,
+            enable_progress_bar=self.progress_bar,
+            enable_model_summary=False,
+        )
+
+    # --- prediction --------------------------------------------------------------------------
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.net is None or self.spec is None:
+            raise RuntimeError("Call fit() or load() before predict().")
+        clean = drop_leading_nulls(validate_training_frame(frame, self.spec.freq))
+        return self._forecast(clean)
+
+    def _forecast(self, history: pd.DataFrame) -> pd.DataFrame:
+        spec, length = self.spec, self.config.encoder_length
+        sizes = history.groupby("series_id")["ts"].transform("size")
+        parts = []
+        modelled = history[sizes >= length].reset_index(drop=True)
+        if not modelled.empty:
+            parts.append(self._forecast_net(modelled))
+        short = history[sizes < length]
+        parts += [seasonal_naive_forecast(h, spec) for _, h in short.groupby("series_id")]
+        if not parts:
+            return pd.DataFrame(columns=FORECAST_COLUMNS)
+        out = pd.concat(parts, ignore_index=True)
+        return out.sort_values(["series_id", "horizon_step"], ignore_index=True)
+
+    @torch.no_grad()
+    def _forecast_net(self, history: pd.DataFrame) -> pd.DataFrame:
+        spec, length = self.spec, self.config.encoder_length
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        data = SeriesTensors.build(history, spec.freq, self.scaler).to(device)
+        net = self.net.to(device).eval()
+        starts = data.offsets[1:] - length
+        chunks = []
+        for chunk in starts.split(4096):
+            past, time_idx, _ = data.gather(chunk, length, spec.horizon)
+            x, loc, scale = normalise_windows(past)
+            out = net(x, season_features(time_idx, [spec.season_length])).float()
+            chunks.append((out * scale[..., None] + loc[..., None]).cpu())
+        self.net = net.cpu()
+        scaled = torch.cat(chunks).double().numpy()
+        values = scaled * data.std[:, None, None] + data.mean[:, None, None]
+        origins = history.groupby("series_id", sort=False)["ts"].max()
+        return forecast_frame(origins.loc[data.series_ids], values, spec, self.name)
+
+    # --- persistence -------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        if self.net is None:
+            raise RuntimeError("Nothing to save: fit() first.")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = {
+            "forecaster": self.name,
+            "format_version": 1,
+            "spec": self.spec.model_dump(),
+            "config": self.config.model_dump(),
+            "scaler": self.scaler.to_json(),
+        }
+        (directory / "config.json").write_text(json.dumps(config, indent=1))
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        save_file(state, str(directory / "model.safetensors"))
+
+    @classmethod
+    def load(cls, directory: Path) -> TensorPathForecaster:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        config = read_config(directory)
+        try:
+            if config["forecaster"] != cls.name:
+                raise ValueError(f"config is for {config['forecaster']!r}, not {cls.name!r}")
+            forecaster = cls(NeuralConfig(**config["config"]))
+            forecaster.spec = ForecastSpec(**config["spec"])
+            forecaster.scaler = SeriesScaler.from_json(config["scaler"])
+            net = forecaster.build_net(forecaster.spec)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ArtifactError(f"Model config in {directory} is invalid: {error}") from error
+        try:
+            net.load_state_dict(load_file(str(directory / "model.safetensors")), strict=True)
+        except (SafetensorError, OSError, RuntimeError) as error:
+            raise ArtifactError(f"Weights in {directory} cannot be loaded: {error}") from error
+        forecaster.net = net.eval()
+        return forecaster
