@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from orchestration.resources import WarehouseResource
 from orchestration.settings import load_pipeline
-from orchestration.sources import ColumnMapping, demo_frame, read_user_file
+from orchestration.sources import ColumnMapping, demo_frame, read_user_file, validate_raw
 
 RAW_KEY = dg.AssetKey(["raw", "observations"])
 RAW_SCHEMA, RAW_TABLE = "raw", "observations"
@@ -27,6 +27,7 @@ class RawLoadConfig(dg.Config):
     value_column: str = "value"
     covariates: list[str] = []
     delimiter: str = ","
+    encoding: str = "utf-8"
     max_series: int | None = None
 
 
@@ -37,11 +38,17 @@ def raw_observations(
     """Raw observations in long form: series_id, ts, value, loaded_at, covariates."""
     dataset = config.dataset or load_pipeline().dataset
     client = warehouse.client()
+    dropped = client.drop_leftover_stage_tables()
+    if dropped:
+        context.log.warning("Dropped stage tables a crashed run left behind: %s", dropped)
     if dataset == "current":
         table = client.read_table(RAW_SCHEMA, RAW_TABLE)
+        validate_raw(table, f"{RAW_SCHEMA}.{RAW_TABLE}")
         context.log.info("Keeping the current raw.observations (%d rows).", table.num_rows)
     else:
         table = pa.Table.from_pandas(_frame(dataset, config), preserve_index=False)
+        # Checked before writing: a bad file never replaces the raw table.
+        validate_raw(table, config.path or dataset)
         client.replace_table(RAW_SCHEMA, RAW_TABLE, table)
     return dg.MaterializeResult(
         metadata={
@@ -63,5 +70,7 @@ def _frame(dataset: str, config: RawLoadConfig):
             value=config.value_column,
             covariates=list(config.covariates),
         )
-        return read_user_file(Path(config.path), mapping, delimiter=config.delimiter)
+        return read_user_file(
+            Path(config.path), mapping, delimiter=config.delimiter, encoding=config.encoding
+        )
     return demo_frame(dataset, config.max_series)

@@ -2,6 +2,15 @@
     and flags (never drops) impossible values and outliers. -#}
 {%- set z = var('outlier_z') -%}
 {%- set min_value = var('min_value') -%}
+{#- Vars are pasted into SQL: accept only numbers and plain identifiers. -#}
+{%- if z is not number or (min_value is not none and min_value is not number) -%}
+    {{ exceptions.raise_compiler_error("vars outlier_z and min_value must be numbers (min_value may be null)") }}
+{%- endif -%}
+{%- for covariate in var('covariates') -%}
+    {%- if not modules.re.match('^[A-Za-z_][A-Za-z0-9_]{0,62}$', covariate | string) -%}
+        {{ exceptions.raise_compiler_error("var covariates: '" ~ covariate ~ "' is not a plain column name (letters, digits, underscores)") }}
+    {%- endif -%}
+{%- endfor -%}
 
 with source as (
 

@@ -1,0 +1,162 @@
+{#- Grain: one row per (raw row, issue): every raw row staging drops, overrides, excludes or
+    flags, with the issue and what was done, so no row disappears without a recorded reason.
+    Uses the same rules as stg_raw__observations. -#}
+{%- set z = var('outlier_z') -%}
+{%- set min_value = var('min_value') -%}
+{%- if z is not number or (min_value is not none and min_value is not number) -%}
+    {{ exceptions.raise_compiler_error("vars outlier_z and min_value must be numbers (min_value may be null)") }}
+{%- endif -%}
+
+with source as (
+
+    select * from {{ source('raw', 'observations') }}
+
+),
+
+typed as (
+
+    select
+        cast(series_id as varchar) as series_id,
+        cast(ts as timestamp) as ts,
+        cast(value as {{ type_double() }}) as value,
+        cast(loaded_at as timestamp) as loaded_at
+    from source
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by series_id, ts order by loaded_at desc nulls last, value desc nulls last
+        ) as load_rank
+    from typed
+    where series_id is not null and ts is not null
+
+),
+
+kept as (
+
+    select
+        *,
+        coalesce(
+            {{ is_non_finite('value') }}
+            {%- if min_value is not none %} or value < {{ min_value }}{% endif %},
+            false
+        ) as is_impossible
+    from ranked
+    where load_rank = 1
+
+),
+
+series_stats as (
+
+    select
+        series_id,
+        avg(value) as series_mean,
+        stddev_samp(value) as series_std
+    from kept
+    where not is_impossible
+    group by series_id
+
+),
+
+issues as (
+
+    select
+        series_id,
+        ts,
+        value,
+        loaded_at,
+        case when series_id is null then 'missing_series_id' else 'missing_ts' end as issue,
+        'dropped' as action
+    from typed
+    where series_id is null or ts is null
+
+    union all
+
+    select
+        series_id,
+        ts,
+        value,
+        loaded_at,
+        'superseded_duplicate' as issue,
+        'dropped: a later load of the same (series_id, ts) wins' as action
+    from ranked
+    where load_rank > 1
+
+    union all
+
+    select
+        series_id,
+        ts,
+        value,
+        loaded_at,
+        case
+            when {{ is_non_finite('value') }} then 'non_finite_value'
+            else 'below_min_value'
+        end as issue,
+        'excluded from aggregation: the period counts as unobserved' as action
+    from kept
+    where is_impossible
+
+    union all
+
+    select
+        series_id,
+        ts,
+        value,
+        loaded_at,
+        'missing_value' as issue,
+        'kept: the period is filled per var fill_strategy' as action
+    from kept
+    where value is null
+
+    union all
+
+    select
+        kept.series_id,
+        kept.ts,
+        kept.value,
+        kept.loaded_at,
+        'outlier' as issue,
+        'kept and flagged is_outlier' as action
+    from kept
+    inner join series_stats on kept.series_id = series_stats.series_id
+    where
+        not kept.is_impossible
+        and abs(kept.value - series_stats.series_mean) > {{ z }} * series_stats.series_std
+
+    union all
+
+    select
+        series_id,
+        ts,
+        value,
+        loaded_at,
+        'off_grain_ts' as issue,
+        'aggregated into its {{ grain() }}' as action
+    from kept
+    where ts != {{ dbt.date_trunc(grain(), 'ts') }}
+
+),
+
+numbered as (
+
+    select
+        *,
+        row_number() over (order by issue, series_id, ts, loaded_at, value) as issue_id
+    from issues
+
+)
+
+select
+    issue_id,
+    series_id,
+    ts,
+    value,
+    loaded_at,
+    issue,
+    action
+from numbered
