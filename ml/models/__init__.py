@@ -13,6 +13,8 @@ from ml.models.base import Forecaster, read_config
 # name -> "module:Class"; imported lazily so a statsforecast user never imports torch.
 MODELS = {
     "tft": "ml.models.tft:TFTForecaster",
+    "deepar": "ml.models.deepar:DeepARForecaster",
+    "nhits": "ml.models.nhits:NHiTSForecaster",
     "lstm": "ml.models.lstm:LSTMForecaster",
     "informer": "ml.models.informer:InformerForecaster",
     "seasonal_naive": "ml.models.seasonal_naive:SeasonalNaiveForecaster",

@@ -122,12 +122,18 @@ class TFTForecaster(Forecaster):
         from pytorch_forecasting.data import EncoderNormalizer, NaNLabelEncoder
 
         arch = self.architecture
+        options = dict(
+            add_relative_time_idx=True,
+            add_target_scales=True,
+            add_encoder_length=False,
+            min_encoder_length=arch.min_encoder_length,
+        )
+        options.update(self._dataset_overrides())
         return TimeSeriesDataSet(
             train,
             time_idx="time_idx",
             target="value",
             group_ids=["series_id"],
-            min_encoder_length=arch.min_encoder_length,
             max_encoder_length=arch.max_encoder_length,
             min_prediction_length=self.spec.horizon,
             max_prediction_length=self.spec.horizon,
@@ -138,9 +144,32 @@ class TFTForecaster(Forecaster):
             # add_nan: series unseen in training still get an embedding (the NaN slot).
             categorical_encoders={"series_id": NaNLabelEncoder(add_nan=True)},
             scalers={name: None for name in KNOWN_REALS},  # already in [-1, 1]
-            add_relative_time_idx=True,
-            add_target_scales=True,
-            add_encoder_length=False,
+            **options,
+        )
+
+    # --- what a pytorch-forecasting network subclass changes (DeepAR, N-HiTS) ---------------
+    def _dataset_overrides(self) -> dict:
+        return {}
+
+    @classmethod
+    def _network_class(cls):
+        from pytorch_forecasting import TemporalFusionTransformer
+
+        return TemporalFusionTransformer
+
+    @classmethod
+    def _loss(cls):
+        from pytorch_forecasting.metrics import QuantileLoss
+
+        return QuantileLoss(list(QUANTILES))
+
+    def _network_kwargs(self) -> dict:
+        arch = self.architecture
+        return dict(
+            hidden_size=arch.hidden_size,
+            attention_head_size=arch.attention_head_size,
+            dropout=arch.dropout,
+            hidden_continuous_size=arch.hidden_continuous_size,
         )
 
     def _dataset_for(self, data: pd.DataFrame):
@@ -181,18 +210,11 @@ class TFTForecaster(Forecaster):
         return self._report(frame, validation, seconds, len(dataset), trainer.current_epoch)
 
     def _build_model(self, dataset):
-        from pytorch_forecasting import TemporalFusionTransformer
-        from pytorch_forecasting.metrics import QuantileLoss
-
-        arch = self.architecture
-        return TemporalFusionTransformer.from_dataset(
+        return self._network_class().from_dataset(
             dataset,
-            hidden_size=arch.hidden_size,
-            attention_head_size=arch.attention_head_size,
-            dropout=arch.dropout,
-            hidden_continuous_size=arch.hidden_continuous_size,
+            **self._network_kwargs(),
             learning_rate=self.training.learning_rate,
-            loss=QuantileLoss(list(QUANTILES)),
+            loss=self._loss(),
             logging_metrics=torch.nn.ModuleList([]),
             log_interval=-1,
             # No validation loop to watch (None breaks with this Lightning): never fires.
@@ -264,6 +286,7 @@ class TFTForecaster(Forecaster):
     # --- prediction --------------------------------------------------------------------------
     def _predict_windows(self, data: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         dataset = self._dataset_for(data)
+        torch.manual_seed(self.training.seed)  # sampling-based quantiles (DeepAR) repeat exactly
         loader = dataset.to_dataloader(train=False, batch_size=512, num_workers=0)
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
         prediction = self._model.predict(
@@ -356,8 +379,6 @@ class TFTForecaster(Forecaster):
 
     @classmethod
     def load(cls, directory: Path) -> TFTForecaster:
-        from pytorch_forecasting import TemporalFusionTransformer
-        from pytorch_forecasting.metrics import QuantileLoss
         from safetensors import SafetensorError
         from safetensors.torch import load_model
 
@@ -371,9 +392,11 @@ class TFTForecaster(Forecaster):
             )
             forecaster.spec = ForecastSpec(**config["spec"])
             forecaster._dataset_parameters = decode(config["dataset_parameters"])
-            model = TemporalFusionTransformer(
+            if config["forecaster"] != cls.name:
+                raise ValueError(f"config is for {config['forecaster']!r}, not {cls.name!r}")
+            model = cls._network_class()(
                 **decode(config["hparams"]),
-                loss=QuantileLoss(list(QUANTILES)),
+                loss=cls._loss(),
                 logging_metrics=torch.nn.ModuleList([]),
                 output_transformer=decode(config["output_transformer"]),
             )
