@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fakesnow_server import FakesnowServer
 from tests.pg_server import PostgresServer, find_pg_bin
 
 
@@ -41,3 +42,20 @@ def pg_database(pg_server, monkeypatch, request):
     monkeypatch.setenv("WARECAST_PG_USER", "postgres")
     monkeypatch.setenv("WARECAST_PG_DATABASE", name)
     return name
+
+
+@pytest.fixture(scope="session")
+def fakesnow_server(tmp_path_factory):
+    """One fakesnow server (Snowflake over HTTP, on DuckDB) a session; tests/fakesnow_server.py."""
+    server = FakesnowServer.start(tmp_path_factory.mktemp("fakesnow") / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fakesnow_database(fakesnow_server, monkeypatch, request):
+    """A fresh database on the fakesnow server, wired into profiles.yml's snowflake target."""
+    name = "wc_" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
+    for key, value in fakesnow_server.env(name).items():
+        monkeypatch.setenv(key, value)
+    return name.upper()
