@@ -1,4 +1,10 @@
-"""Forecast accuracy metrics and the forecast-vs-actual plot."""
+"""Forecast accuracy metrics and the forecast-vs-actual plot.
+
+Point-wise helpers (`score_points`) turn backtest rows into per-row errors; `summarize_scores`
+averages them, so a metric over any slice (model, series, horizon step) is the mean of its rows.
+MAPE is undefined where an actual is zero: it is then null (NaN) for the whole slice, never a
+silently partial average. sMAPE and MAPE are percentages.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,30 @@ import pandas as pd
 
 def mae(actual: np.ndarray, forecast: np.ndarray) -> float:
     return float(np.mean(np.abs(np.asarray(actual) - np.asarray(forecast))))
+
+
+def rmse(actual: np.ndarray, forecast: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(actual) - np.asarray(forecast)) ** 2)))
+
+
+def mape(actual, forecast) -> float:
+    """Mean absolute percentage error; NaN when any actual is zero (it is undefined there)."""
+    actual, forecast = np.asarray(actual, dtype=float), np.asarray(forecast, dtype=float)
+    if (actual == 0).any():
+        return float("nan")
+    return float(100 * np.mean(np.abs(actual - forecast) / np.abs(actual)))
+
+
+def smape(actual, forecast) -> float:
+    """Symmetric MAPE in percent (0-200); a period where actual and forecast are both 0 scores 0."""
+    return float(np.mean(_smape_terms(np.asarray(actual, float), np.asarray(forecast, float))))
+
+
+def _smape_terms(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
+    denominator = np.abs(actual) + np.abs(forecast)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(denominator > 0, 200 * np.abs(actual - forecast) / denominator, 0.0)
+    return terms
 
 
 def seasonal_naive_scale(history: np.ndarray, season_length: int) -> float:
@@ -36,6 +66,62 @@ def pinball(actual, forecast, quantile: float) -> float:
 def coverage(actual, low, high) -> float:
     actual = np.asarray(actual)
     return float(np.mean((actual >= np.asarray(low)) & (actual <= np.asarray(high))))
+
+
+QUANTILE_COLUMNS = {"p10": 0.1, "p50": 0.5, "p90": 0.9}
+SUMMARY_METRICS = (
+    "mae",
+    "rmse",
+    "mape",
+    "smape",
+    "mase",
+    "pinball_p10",
+    "pinball_p50",
+    "pinball_p90",
+    "pinball_mean",
+    "coverage_80",
+)
+
+
+def score_points(points: pd.DataFrame) -> pd.DataFrame:
+    """Per-row error terms of rows with actual, p10, p50, p90 and `scale` (the MASE denominator).
+
+    `scaled_abs_error` is null where the scale is zero or undefined (a constant or one-point
+    history): MASE then averages the rows where it is defined.
+    """
+    actual, p50 = points["actual"].to_numpy(float), points["p50"].to_numpy(float)
+    scale = points["scale"].to_numpy(float)
+    error = actual - p50
+    out = pd.DataFrame(index=points.index)
+    out["abs_error"] = np.abs(error)
+    out["squared_error"] = error**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["ape"] = np.where(actual != 0, 100 * np.abs(error) / np.abs(actual), np.nan)
+        out["scaled_abs_error"] = np.where(scale > 0, np.abs(error) / scale, np.nan)
+    out["sape"] = _smape_terms(actual, p50)
+    for column, q in QUANTILE_COLUMNS.items():
+        diff = actual - points[column].to_numpy(float)
+        out[f"pinball_{column}"] = np.maximum(q * diff, (q - 1) * diff)
+    low, high = points["p10"].to_numpy(float), points["p90"].to_numpy(float)
+    out["in_interval"] = (actual >= low) & (actual <= high)
+    return out
+
+
+def summarize_scores(scores: pd.DataFrame) -> dict[str, float]:
+    """Every SUMMARY_METRICS value over the rows of `scores` (from score_points)."""
+    pinballs = scores[[f"pinball_{c}" for c in QUANTILE_COLUMNS]].mean()
+    zero_actuals = int(scores["ape"].isna().sum())
+    return {
+        "mae": float(scores["abs_error"].mean()),
+        "rmse": float(np.sqrt(scores["squared_error"].mean())),
+        "mape": float(scores["ape"].mean()) if zero_actuals == 0 else float("nan"),
+        "smape": float(scores["sape"].mean()),
+        "mase": float(scores["scaled_abs_error"].mean()),
+        **{name: float(value) for name, value in pinballs.items()},
+        "pinball_mean": float(pinballs.mean()),
+        "coverage_80": float(scores["in_interval"].mean()),
+        "n_zero_actuals": zero_actuals,
+    }
 
 
 def plot_forecast_vs_actual(

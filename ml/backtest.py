@@ -1,0 +1,250 @@
+"""Rolling-origin backtests: every model refitted and scored on the same cutoffs.
+
+For each cutoff c (the last period a model may see) and each series observed at c, a model is
+fitted on the rows with ts <= c only and forecasts `horizon` steps; the rows after c give the
+actuals beside the predictions. Cutoffs step back from the newest full horizon:
+
+    c_k = last_ts - horizon periods,  c_(k-1) = c_k - step periods, ...
+
+MASE divides each row's absolute error by the in-sample seasonal naive MAE of the series'
+history up to its cutoff (the whole history, even when a model sees a bounded window of it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ml.config import ForecastSpec
+from ml.errors import InvalidInputError
+from ml.evaluation import SUMMARY_METRICS, score_points, summarize_scores
+from ml.frames import drop_leading_nulls, validate_training_frame
+from ml.models.base import Forecaster
+
+POINT_COLUMNS = [
+    "model",
+    "preset",
+    "cutoff",
+    "series_id",
+    "target_ts",
+    "horizon_step",
+    "actual",
+    "p10",
+    "p50",
+    "p90",
+    "method",
+    "scale",
+]
+# A series needs a few periods before a cutoff to be forecast at all (models fall back below
+# their own minimum, but one or two points give no scale and no forecast worth scoring).
+MIN_HISTORY = 3
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelChoice(_Frozen):
+    """One model to compare: a registered family and one of its presets."""
+
+    name: str = Field(description="registered forecaster, see ml.models.registry()")
+    preset: str = "small"
+    max_history: int | None = Field(
+        None, gt=0, description="most recent periods this model sees; overrides the backtest's"
+    )
+
+
+class BacktestConfig(_Frozen):
+    """How models are compared. Lives in orchestration/pipelines.yaml under `backtest:`."""
+
+    cutoffs: int = Field(3, ge=1, le=50, description="number of forecast origins")
+    step: int | None = Field(None, gt=0, description="periods between cutoffs; default horizon")
+    metric: str = Field("mase", description="what picks the champion (lower error wins)")
+    max_history_statistical: int | None = Field(
+        None,
+        gt=0,
+        description="most recent periods statistical (CPU-only) models fit on: AutoARIMA/AutoETS "
+        "at long seasons are slow, so their history is bounded. None = everything.",
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        if metric not in SUMMARY_METRICS:
+            raise ValueError(f"Unknown backtest metric {metric!r}; choose one of {SUMMARY_METRICS}")
+        return metric
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model under test: `build()` returns a fresh, unfitted forecaster for every cutoff."""
+
+    name: str
+    preset: str
+    build: Callable[[], Forecaster]
+    max_history: int | None = None
+
+
+@dataclass
+class BacktestResult:
+    points: pd.DataFrame  # POINT_COLUMNS: cutoff x series x horizon step x model
+    summary: pd.DataFrame  # one row per model: SUMMARY_METRICS, counts, timings
+    cutoffs: list[pd.Timestamp]
+    skipped_series: dict[pd.Timestamp, list[str]] = field(default_factory=dict)
+
+
+def cutoff_dates(last_ts: pd.Timestamp, spec: ForecastSpec, config: BacktestConfig) -> list:
+    """Oldest first; the newest leaves exactly one full horizon of actuals after it."""
+    offset = pd.tseries.frequencies.to_offset(spec.freq)
+    step = config.step or spec.horizon
+    back = [spec.horizon + i * step for i in reversed(range(config.cutoffs))]
+    return [pd.Timestamp(last_ts - n * offset) for n in back]
+
+
+def run_backtest(
+    frame: pd.DataFrame,
+    spec: ForecastSpec,
+    candidates: Sequence[Candidate],
+    config: BacktestConfig,
+    feature_columns: Sequence[str] = (),
+) -> BacktestResult:
+    """Score every candidate on the same cutoffs. frame: series_id, ts, value (+ features)."""
+    _check_candidates(candidates)
+    clean = drop_leading_nulls(validate_training_frame(frame, spec.freq, list(feature_columns)))
+    cutoffs = cutoff_dates(clean["ts"].max(), spec, config)
+    windows = [_window(clean, cutoff, spec) for cutoff in cutoffs]
+    _check_enough_history(windows, cutoffs, config)
+    parts, seconds = [], {c.name: 0.0 for c in candidates}
+    for candidate in candidates:
+        for window in windows:
+            started = time.perf_counter()
+            parts.append(_score_candidate(candidate, window, spec))
+            seconds[candidate.name] += time.perf_counter() - started
+    points = pd.concat(parts, ignore_index=True)[POINT_COLUMNS]
+    return BacktestResult(
+        points=points,
+        summary=summarize(points, seconds),
+        cutoffs=cutoffs,
+        skipped_series={w.cutoff: w.skipped for w in windows if w.skipped},
+    )
+
+
+@dataclass
+class _Window:
+    cutoff: pd.Timestamp
+    history: pd.DataFrame  # ts <= cutoff, eligible series only
+    actuals: pd.DataFrame  # series_id, target_ts, actual: (cutoff, cutoff + horizon]
+    scale: pd.Series  # seasonal naive in-sample MAE per series, history up to the cutoff
+    skipped: list[str]
+
+
+def _window(frame: pd.DataFrame, cutoff: pd.Timestamp, spec: ForecastSpec) -> _Window:
+    offset = pd.tseries.frequencies.to_offset(spec.freq)
+    end = cutoff + spec.horizon * offset
+    past = frame[frame["ts"] <= cutoff]
+    sizes = past.groupby("series_id")["ts"].agg(["size", "max"])
+    future = frame[(frame["ts"] > cutoff) & (frame["ts"] <= end)]
+    # Observed at the cutoff itself (so the forecast origin is the cutoff), long enough, and
+    # with at least one actual to score against.
+    ok = sizes[(sizes["max"] == cutoff) & (sizes["size"] >= MIN_HISTORY)].index
+    eligible = ok.intersection(pd.Index(future["series_id"].unique()))
+    skipped = sorted(set(frame["series_id"].unique()) - set(eligible))
+    history = past[past["series_id"].isin(eligible)].reset_index(drop=True)
+    actuals = future[future["series_id"].isin(eligible)][["series_id", "ts", "value"]]
+    actuals = actuals.rename(columns={"ts": "target_ts", "value": "actual"})
+    return _Window(cutoff, history, actuals, _scales(history, spec.season_length), skipped)
+
+
+def _scales(history: pd.DataFrame, season_length: int) -> pd.Series:
+    """ml.evaluation.seasonal_naive_scale per series, vectorised (lag 1 for short series)."""
+    grouped = history.groupby("series_id")["value"]
+    sizes = grouped.transform("size")
+    lag = np.where(sizes > season_length, season_length, 1)
+    seasonal = (history["value"] - grouped.shift(season_length)).abs()
+    first = (history["value"] - grouped.shift(1)).abs()
+    diffs = pd.Series(np.where(lag == 1, first, seasonal), index=history.index)
+    return diffs.groupby(history["series_id"]).mean()
+
+
+def _check_candidates(candidates: Sequence[Candidate]) -> None:
+    if not candidates:
+        raise InvalidInputError("No models to backtest: list some under `models:` in the config.")
+    names = [c.name for c in candidates]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise InvalidInputError(
+            f"Model(s) {duplicated} listed twice: every model is compared once, with one preset."
+        )
+
+
+def _check_enough_history(windows: list[_Window], cutoffs: list, config: BacktestConfig) -> None:
+    empty = [w.cutoff for w in windows if w.history.empty]
+    if empty:
+        raise InvalidInputError(
+            f"No series has {MIN_HISTORY}+ periods up to cutoff(s) {[str(c) for c in empty]} "
+            f"({config.cutoffs} cutoffs, {config.step or 'horizon'} periods apart, ending one "
+            f"horizon before {cutoffs[-1]}). Lower `backtest.cutoffs` or `backtest.step`, or "
+            "load more history."
+        )
+
+
+def _score_candidate(candidate: Candidate, window: _Window, spec: ForecastSpec) -> pd.DataFrame:
+    history = window.history
+    if candidate.max_history:
+        history = history.groupby("series_id", sort=False).tail(candidate.max_history)
+    model = candidate.build()
+    try:
+        model.fit(history, spec)
+        forecast = model.predict(history)
+    except Exception as error:
+        raise RuntimeError(
+            f"Model {candidate.name!r} (preset {candidate.preset!r}) failed at cutoff "
+            f"{window.cutoff}: {error}"
+        ) from error
+    _check_forecast(candidate, window, forecast)
+    joined = forecast.merge(window.actuals, on=["series_id", "target_ts"], how="inner")
+    joined["cutoff"] = window.cutoff
+    joined["scale"] = joined["series_id"].map(window.scale).astype("float64")
+    joined["model"], joined["preset"] = candidate.name, candidate.preset
+    return joined
+
+
+def _check_forecast(candidate: Candidate, window: _Window, forecast: pd.DataFrame) -> None:
+    wanted = set(window.history["series_id"].unique())
+    missing = wanted - set(forecast["series_id"].unique())
+    origins = pd.to_datetime(forecast["forecast_origin"])
+    problems = []
+    if missing:
+        problems.append(f"no forecast for {len(missing)} series, e.g. {sorted(missing)[:3]}")
+    if (origins != window.cutoff).any():
+        problems.append("forecast origins other than the cutoff")
+    if forecast[["p10", "p50", "p90"]].isna().any().any():
+        problems.append("NaN quantiles")
+    if problems:
+        raise RuntimeError(
+            f"Model {candidate.name!r} at cutoff {window.cutoff}: " + "; ".join(problems)
+        )
+
+
+def summarize(points: pd.DataFrame, fit_seconds: dict[str, float] | None = None) -> pd.DataFrame:
+    """One row per model: every metric over all its cutoffs, series and horizon steps."""
+    scores = score_points(points)
+    rows = []
+    for model, index in points.groupby("model", sort=True).groups.items():
+        rows.append(
+            {
+                "model": model,
+                "preset": points.loc[index, "preset"].iloc[0],
+                "n_cutoffs": int(points.loc[index, "cutoff"].nunique()),
+                "n_series": int(points.loc[index, "series_id"].nunique()),
+                "n_points": len(index),
+                **summarize_scores(scores.loc[index]),
+                "fit_seconds": float((fit_seconds or {}).get(model, np.nan)),
+            }
+        )
+    return pd.DataFrame(rows)
