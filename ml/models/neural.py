@@ -130,6 +130,7 @@ class TensorPathForecaster(Forecaster):
             logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
             trainer.fit(WindowModule(self.net, data, spec, cfg), train_dataloaders=loader)
         seconds = time.perf_counter() - started
+        self.trained_world_size = trainer.world_size  # processes that trained (DDP: > 1)
         self.net = self.net.cpu().eval()
         n_samples = cfg.batch_size * cfg.batches_per_epoch * trainer.current_epoch
         return holdout_report(clean, spec, self._forecast, seconds, n_samples, cfg.max_epochs)
