@@ -1,0 +1,132 @@
+"""The bad-input catalogue on DuckDB and PostgreSQL (docs/reliability.md lists each outcome).
+
+Cases that can coexist run as separate series of one raw table in one pipeline run per
+warehouse; cases that must stop the run get their own small run. In every case forecasts
+published before stay intact and queryable.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from tests.reliability.catalogue import HOSTILE_ID, N_MONTHS, catalogue, month
+from tests.reliability.harness import (
+    FORECAST_KEY,
+    HORIZON,
+    assert_published_intact,
+    failure_messages,
+    publish_real_forecasts,
+    published_forecasts,
+    run_job,
+    use_reliability_pipeline,
+)
+
+pytestmark = [pytest.mark.timeout(600)]
+
+EXPECTED_ISSUES = {
+    ("null_ts", "missing_ts"): 2,
+    (None, "missing_series_id"): 1,
+    ("null_values", "missing_value"): 3,
+    ("null_values", "superseded_duplicate"): 3,
+    ("duplicates", "superseded_duplicate"): 4,
+    ("off_grain", "off_grain_ts"): 15,
+    ("outlier", "outlier"): 1,
+    ("outlier", "superseded_duplicate"): 1,
+    ("negative", "below_min_value"): 2,
+    ("negative", "superseded_duplicate"): 2,
+    ("non_finite", "non_finite_value"): 2,
+    ("non_finite", "superseded_duplicate"): 2,
+}
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def pipeline(request, warecast_home, monkeypatch):
+    """(definitions, warehouse client, published forecasts) on a fresh warehouse."""
+    if request.param == "postgres":
+        request.getfixturevalue("pg_database")
+    use_reliability_pipeline(monkeypatch)
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions(request.param)
+    return defs, defs.resources["warehouse"].client()
+
+
+def test_catalogue_cases_are_handled_as_documented(pipeline):
+    defs, client = pipeline
+    published = publish_real_forecasts(defs, client)
+    raw, cases = catalogue()
+    client.replace_table("raw", "observations", raw)
+
+    result = run_job(defs)
+    assert result.success, failure_messages(result)
+
+    assert_published_intact(client, published)
+    forecasts = client.read_table("ml", "forecasts").to_pandas()
+    new = forecasts[~forecasts["series_id"].str.startswith("published_")]
+    assert set(new["series_id"]) == set(cases)
+    assert (new.groupby("series_id").size() == HORIZON).all()
+    quantiles = new[["p10", "p50", "p90"]].to_numpy()
+    assert all(math.isfinite(v) for v in quantiles.ravel())
+    assert ((new["p10"] <= new["p50"]) & (new["p50"] <= new["p90"])).all()
+
+    by_series = new.groupby("series_id")
+    assert set(by_series.get_group("short")["method"]) == {"seasonal_naive_fallback"}
+    assert set(by_series.get_group("clean")["method"]) == {"tft"}
+    origins = by_series["forecast_origin"].first()
+    assert origins["stops_early"] == pd.Timestamp(month(N_MONTHS - 19))
+    assert origins["off_grain"] == pd.Timestamp(month(N_MONTHS - 1))
+    assert origins[HOSTILE_ID] == pd.Timestamp(month(N_MONTHS - 1))
+
+    issues = client.read_table("staging", "stg_raw__observation_issues").to_pandas()
+    counted = Counter(
+        (None if pd.isna(s) else s, issue)
+        for s, issue in zip(issues["series_id"], issues["issue"], strict=True)
+    )
+    assert dict(counted) == EXPECTED_ISSUES
+    assert issues["action"].notna().all()
+
+    latest = client.read_table("marts", "fct_forecasts_latest").to_pandas()
+    assert set(latest["series_id"]) == set(cases) | {"published_0", "published_1"}
+
+
+def _raw_without_value(raw: pa.Table) -> pa.Table:
+    return raw.drop_columns(["value"])
+
+
+def _raw_with_text_values(raw: pa.Table) -> pa.Table:
+    text = pa.array(["12.5", "lots", None, "7"] * (raw.num_rows // 4) + ["1"] * (raw.num_rows % 4))
+    return raw.set_column(raw.column_names.index("value"), "value", text)
+
+
+def _raw_with_text_ts(raw: pa.Table) -> pa.Table:
+    text = pa.array(["yesterday"] * raw.num_rows)
+    return raw.set_column(raw.column_names.index("ts"), "ts", text)
+
+
+STOPPING_CASES = {
+    "empty raw table": (lambda raw: raw.slice(0, 0), "has no rows"),
+    "missing column": (_raw_without_value, r"no column\(s\) \['value'\]"),
+    "non-numeric values": (_raw_with_text_values, r"'value' has \d+ non-numeric.*'lots'.*rows \["),
+    "timestamps as text": (_raw_with_text_ts, "'ts' has type string, not a timestamp"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STOPPING_CASES))
+def test_raw_tables_that_cannot_be_forecast_stop_the_run(pipeline, case):
+    defs, client = pipeline
+    published = published_forecasts()
+    client.replace_partitions("ml", "forecasts", published, FORECAST_KEY)
+    make_bad, message = STOPPING_CASES[case]
+    client.replace_table("raw", "observations", make_bad(catalogue()[0]))
+
+    result = run_job(defs)
+    assert not result.success
+    assert re.search(message, failure_messages(result), re.S), failure_messages(result)
+    assert_published_intact(client, published)
+    assert client.read_table("ml", "forecasts").num_rows == published.num_rows
