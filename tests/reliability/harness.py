@@ -11,6 +11,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
+import yaml
 
 from orchestration import settings
 
@@ -105,6 +106,8 @@ def published_forecasts(n_series: int = 3, version: str = "0") -> pa.Table:
                 }
             )
     frame = pd.DataFrame(rows)
+    for extra in _declared_forecast_columns() - set(frame.columns):
+        frame[extra] = f"{extra}-{version}"  # lineage columns added later are all text
     frame["target_ts"] = pd.to_datetime(frame["target_ts"])
     frame["horizon_step"] = frame["horizon_step"].astype("int64")
     return pa.Table.from_pandas(frame, preserve_index=False)
@@ -121,6 +124,16 @@ def publish_real_forecasts(defs: dg.Definitions, client) -> pa.Table:
     result = run_job(defs)
     assert result.success, failure_messages(result)
     return client.read_table("ml", "forecasts")
+
+
+def _declared_forecast_columns() -> set[str]:
+    """The columns the dbt source ml.forecasts declares: the shape the pipeline writes."""
+    path = settings.DBT_PROJECT_DIR / "models" / "marts" / "forecasts" / "_ml__sources.yml"
+    for source in yaml.safe_load(path.read_text())["sources"]:
+        for table in source["tables"]:
+            if table["name"] == "forecasts":
+                return {column["name"] for column in table["columns"]}
+    raise AssertionError(f"{path} declares no forecasts table")
 
 
 def sorted_frame(table: pa.Table) -> pd.DataFrame:
