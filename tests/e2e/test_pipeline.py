@@ -44,10 +44,18 @@ def _query(defs: dg.Definitions, schema: str, table: str) -> pd.DataFrame:
     return defs.resources["warehouse"].client().read_table(schema, table).to_pandas()
 
 
-@pytest.mark.parametrize("target", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+# snowflake runs on a local fakesnow server (tests/fakesnow_server.py): dbt-snowflake and the
+# Snowflake client, with the env-gated shims in dbt_project/macros/fakesnow_shim.sql and
+# orchestration/warehouse/snowflake.py.
+TARGET_DATABASES = {"postgres": "pg_database", "snowflake": "fakesnow_database"}
+
+
+@pytest.mark.parametrize(
+    "target", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "snowflake"]
+)
 def test_whole_graph(target, request, warecast_home, tmp_path, demo_subset):
-    if target == "postgres":
-        request.getfixturevalue("pg_database")
+    if target in TARGET_DATABASES:
+        request.getfixturevalue(TARGET_DATABASES[target])
     from orchestration.definitions import build_definitions
 
     defs = build_definitions(target)
