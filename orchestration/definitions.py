@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.assets.backtest import backtests
 from orchestration.assets.dbt import dbt_resource, warecast_dbt_models
 from orchestration.assets.ml import forecasts, trained_model
 from orchestration.assets.raw import raw_observations
@@ -21,7 +22,7 @@ forecast_pipeline = dg.define_asset_job(
 def build_definitions(target: str) -> dg.Definitions:
     """The same graph against any profiles.yml target (duckdb, postgres, snowflake)."""
     return dg.Definitions(
-        assets=[raw_observations, warecast_dbt_models, trained_model, forecasts],
+        assets=[raw_observations, warecast_dbt_models, backtests, trained_model, forecasts],
         jobs=[forecast_pipeline],
         resources={
             "warehouse": WarehouseResource(target=target),

@@ -14,6 +14,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from ml.backtest import BacktestConfig, ModelChoice
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 PROFILES_DIR = REPO_ROOT / "profiles"
@@ -56,6 +58,11 @@ class PipelineSettings(BaseModel):
     model_name: str = "warecast_tft"
     forecast_schema: str = "ml"
     dbt_vars: dict = Field(default_factory=dict)
+    # Issue 5: the models the backtest compares and how (ml/backtest.py, docs/evaluation.md).
+    models: list[ModelChoice] = Field(
+        default_factory=lambda: [ModelChoice(name="seasonal_naive", preset="small")]
+    )
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
 
 
 @cache

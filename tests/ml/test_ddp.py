@@ -15,7 +15,7 @@ SPEC = ForecastSpec(horizon=6, freq="h", season_length=24)
 
 @pytest.mark.timeout(120)
 def test_lstm_trains_with_ddp_on_two_cpu_processes(tmp_path):
-    frame = generate_server_metrics(4, 24 * 5, "mixed", seed=1)
+    frame = generate_server_metrics(4, 24 * 5, "healthy", seed=1)
     model = create_forecaster(
         "lstm", "tiny", strategy="ddp_spawn", devices=2, accelerator="cpu", max_epochs=1
     )

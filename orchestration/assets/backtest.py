@@ -1,0 +1,283 @@
+"""ml/backtests: every configured model scored on the same cutoffs, the champion chosen.
+
+One Dagster step backtests the models listed in orchestration/pipelines.yaml (ml/backtest.py),
+picks the champion (ml/selection.py), writes both tables back atomically, and logs an MLflow run
+with the models compared, the leaderboard and the reason the champion won. Tables (in the
+pipeline's forecast_schema): backtest_points (cutoff x series x step x model, actual beside
+p10/p50/p90) and backtest_summary (per model per run: metrics, rank, is_champion, reason).
+"""
+
+import uuid
+from datetime import UTC, datetime
+
+import dagster as dg
+import mlflow
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from dagster_dbt import get_asset_key_for_model
+
+from orchestration.assets.dbt import relation_of, warecast_dbt_models
+from orchestration.resources import WarehouseResource
+from orchestration.selection import POINTS_TABLE, SUMMARY_TABLE
+from orchestration.settings import PipelineSettings, current_target, load_pipeline
+from orchestration.tracking import MlflowTracking
+
+FEATURES_MODEL = "fct_training_features"
+FEATURES_KEY = get_asset_key_for_model([warecast_dbt_models], FEATURES_MODEL)
+# One asset, two tables: both dbt sources (ml.backtest_points, ml.backtest_summary) name this key.
+BACKTESTS_KEY = dg.AssetKey(["ml", "backtests"])
+
+POINTS_SCHEMA = pa.schema(
+    [
+        ("backtest_run_id", pa.string()),
+        ("pipeline", pa.string()),
+        ("model", pa.string()),
+        ("preset", pa.string()),
+        ("cutoff", pa.timestamp("us")),
+        ("series_id", pa.string()),
+        ("target_ts", pa.timestamp("us")),
+        ("horizon_step", pa.int64()),
+        ("actual", pa.float64()),
+        ("p10", pa.float64()),
+        ("p50", pa.float64()),
+        ("p90", pa.float64()),
+        ("method", pa.string()),
+        ("scale", pa.float64()),
+        ("mlflow_run_id", pa.string()),
+        ("dagster_run_id", pa.string()),
+        ("created_at", pa.timestamp("us")),
+    ]
+)
+METRIC_FIELDS = [
+    (name, pa.float64())
+    for name in (
+        "mae",
+        "rmse",
+        "mape",
+        "smape",
+        "mase",
+        "pinball_p10",
+        "pinball_p50",
+        "pinball_p90",
+        "pinball_mean",
+        "coverage_80",
+    )
+]
+SUMMARY_SCHEMA = pa.schema(
+    [
+        ("backtest_run_id", pa.string()),
+        ("pipeline", pa.string()),
+        ("model", pa.string()),
+        ("preset", pa.string()),
+        ("rank", pa.int64()),
+        ("is_champion", pa.bool_()),
+        ("selection_metric", pa.string()),
+        *METRIC_FIELDS,
+        ("mape_note", pa.string()),
+        ("n_zero_actuals", pa.int64()),
+        ("n_cutoffs", pa.int64()),
+        ("n_series", pa.int64()),
+        ("n_points", pa.int64()),
+        ("max_history", pa.int64()),
+        ("fit_seconds", pa.float64()),
+        ("cutoffs", pa.string()),
+        ("reason", pa.string()),
+        ("mlflow_run_id", pa.string()),
+        ("dagster_run_id", pa.string()),
+        ("created_at", pa.timestamp("us")),
+    ]
+)
+
+
+class BacktestRunConfig(dg.Config):
+    """Overrides for one run; defaults: the pipeline in orchestration/pipelines.yaml."""
+
+    models: list[str] | None = None  # "name" or "name:preset", e.g. ["seasonal_naive", "tft:tiny"]
+    cutoffs: int | None = None
+    step: int | None = None
+
+
+def model_choices(config: BacktestRunConfig, pipeline: PipelineSettings) -> list:
+    from ml.backtest import ModelChoice
+
+    if not config.models:
+        return list(pipeline.models)
+    choices = []
+    for entry in config.models:
+        name, _, preset = entry.partition(":")
+        choices.append(ModelChoice(name=name, preset=preset or "small"))
+    return choices
+
+
+def candidates(choices: list, max_history_statistical: int | None) -> list:
+    """Candidate per choice; CPU-only (statistical) models get the backtest's history bound."""
+    from ml.backtest import Candidate
+    from ml.models import create_forecaster, registry
+
+    models = registry()
+    out = []
+    for choice in choices:
+        if choice.name not in models:
+            raise dg.Failure(
+                f"Model {choice.name!r} in orchestration/pipelines.yaml is not registered; "
+                f"registered: {sorted(models)}."
+            )
+        statistical = not models[choice.name].supports_gpu
+        bound = choice.max_history or (max_history_statistical if statistical else None)
+
+        def build(name=choice.name, preset=choice.preset):
+            return create_forecaster(name, preset)
+
+        out.append(Candidate(choice.name, choice.preset, build, bound))
+    return out
+
+
+@dg.asset(
+    key=BACKTESTS_KEY,
+    deps=[FEATURES_KEY],
+    group_name="ml",
+    kinds={"python", "mlflow"},
+)
+def backtests(
+    context: dg.AssetExecutionContext,
+    config: BacktestRunConfig,
+    warehouse: WarehouseResource,
+    mlflow_tracking: MlflowTracking,
+):
+    """Rolling-origin backtest of the pipeline's models; the champion by the configured metric."""
+    from ml.backtest import run_backtest
+    from ml.config import ForecastSpec
+    from ml.selection import select_champion
+
+    pipeline = load_pipeline()
+    settings = pipeline.backtest.model_copy(
+        update={k: v for k, v in {"cutoffs": config.cutoffs, "step": config.step}.items() if v}
+    )
+    spec = ForecastSpec(
+        horizon=pipeline.horizon, freq=pipeline.freq, season_length=pipeline.season_length
+    )
+    chosen = candidates(model_choices(config, pipeline), settings.max_history_statistical)
+    features = warehouse.client().read_table(*relation_of(FEATURES_MODEL)).to_pandas()
+    context.log.info("Backtesting %s on %d cutoffs", [c.name for c in chosen], settings.cutoffs)
+    result = run_backtest(features, spec, chosen, settings)
+    selection = select_champion(result.summary, settings.metric)
+    context.log.info("Champion: %s", selection.reason)
+
+    ids = {
+        "backtest_run_id": uuid.uuid4().hex,
+        "pipeline": pipeline.name,
+        "dagster_run_id": context.run_id,
+        "created_at": pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)),
+    }
+    bounds = {c.name: c.max_history for c in chosen}
+    client = warehouse.client()
+    with _mlflow_run(mlflow_tracking, pipeline, ids) as run:
+        ids["mlflow_run_id"] = run.info.run_id
+        points = points_table(result.points, ids)
+        board = summary_table(selection, result.cutoffs, bounds, ids)
+        # Points first: the summary row is what readers (and the champion) go by.
+        client.replace_partitions(pipeline.forecast_schema, POINTS_TABLE, points, ["pipeline"])
+        client.replace_partitions(
+            pipeline.forecast_schema, SUMMARY_TABLE, board, ["backtest_run_id"]
+        )
+        _log_backtest(selection, settings, spec, chosen, result.cutoffs)
+
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": points.num_rows,
+            "tables": [f"{pipeline.forecast_schema}.{t}" for t in (POINTS_TABLE, SUMMARY_TABLE)],
+            "cutoffs": [str(c.date()) for c in result.cutoffs],
+            "champion": selection.champion,
+            "reason": selection.reason,
+            "leaderboard": dg.MetadataValue.md(_markdown(selection)),
+            "backtest_run_id": ids["backtest_run_id"],
+            "mlflow_run_id": ids["mlflow_run_id"],
+        }
+    )
+
+
+def points_table(points: pd.DataFrame, ids: dict) -> pa.Table:
+    frame = points.assign(**ids)
+    frame["horizon_step"] = frame["horizon_step"].astype("int64")
+    return pa.Table.from_pandas(
+        frame[POINTS_SCHEMA.names], schema=POINTS_SCHEMA, preserve_index=False
+    )
+
+
+def summary_table(selection, cutoffs: list, bounds: dict, ids: dict) -> pa.Table:
+    board = selection.leaderboard.assign(**ids)
+    board["selection_metric"] = selection.metric
+    board["cutoffs"] = ",".join(str(c) for c in cutoffs)
+    board["max_history"] = board["model"].map(bounds).astype("Int64")
+    board["mape_note"] = np.where(
+        board["n_zero_actuals"] > 0,
+        board["n_zero_actuals"].astype(str) + " zero actual(s): MAPE undefined, use sMAPE or MASE",
+        None,
+    )
+    return pa.Table.from_pandas(
+        board[SUMMARY_SCHEMA.names], schema=SUMMARY_SCHEMA, preserve_index=False
+    )
+
+
+def _mlflow_run(tracking: MlflowTracking, pipeline: PipelineSettings, ids: dict):
+    mlflow.set_tracking_uri(tracking.tracking_uri)
+    experiment = mlflow.get_experiment_by_name(tracking.experiment_name)
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else mlflow.create_experiment(
+            tracking.experiment_name, artifact_location=_as_uri(tracking.artifact_root)
+        )
+    )
+    tags = {
+        "warecast.kind": "backtest",
+        "pipeline": pipeline.name,
+        "target": current_target(),
+        "dagster_run_id": ids["dagster_run_id"],
+        "backtest_run_id": ids["backtest_run_id"],
+    }
+    return mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"backtest {pipeline.name}", tags=tags
+    )
+
+
+def _as_uri(path: str) -> str:
+    from pathlib import Path
+
+    return Path(path).as_uri()
+
+
+def _log_backtest(selection, settings, spec, chosen: list, cutoffs: list) -> None:
+    """Which models were compared, on what, the leaderboard, and why the champion won."""
+    mlflow.log_params(
+        {
+            "models": ",".join(f"{c.name}:{c.preset}" for c in chosen),
+            "metric": settings.metric,
+            "cutoffs": ",".join(str(c.date()) for c in cutoffs),
+            "step": settings.step or spec.horizon,
+            "horizon": spec.horizon,
+            "max_history_statistical": settings.max_history_statistical,
+            "champion": selection.champion,
+        }
+    )
+    board = selection.leaderboard
+    metrics = {}
+    for _, row in board.iterrows():
+        for name, _type in METRIC_FIELDS:
+            if np.isfinite(row[name]):
+                metrics[f"{row['model']}.{name}"] = float(row[name])
+    mlflow.log_metrics({**metrics, f"champion.{selection.metric}": selection.value})
+    mlflow.set_tags({"champion": selection.champion, "champion_reason": selection.reason[:4000]})
+    mlflow.log_table(board.drop(columns=["reason"]), "leaderboard.json")
+    mlflow.log_text(selection.reason + "\n", "champion_reason.txt")
+
+
+def _markdown(selection) -> str:
+    columns = ["rank", "model", "preset", selection.metric, "mase", "coverage_80"]
+    columns = list(dict.fromkeys(columns))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in selection.leaderboard.iterrows():
+        cells = [f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\n{selection.reason}"
