@@ -7,6 +7,7 @@ min_value 0 (so negative values are impossible), registered by patching the pipe
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import dagster as dg
 import pandas as pd
@@ -41,6 +42,13 @@ def use_reliability_pipeline(monkeypatch) -> None:
     monkeypatch.setenv("WARECAST_PIPELINE", "reliability")
 
 
+def register_reliability_pipeline() -> None:
+    """The same, for a driver process (tests/reliability/driver.py)."""
+    real = settings._pipelines()
+    settings._pipelines = lambda: {**real, "reliability": PIPELINE}
+    os.environ["WARECAST_PIPELINE"] = "reliability"
+
+
 LATEST_MART = dg.AssetKey(["marts", "fct_forecasts_latest"])
 ISSUES_VIEW = dg.AssetKey(["staging", "stg_raw__observation_issues"])
 
@@ -51,7 +59,7 @@ def core_selection(defs: dg.Definitions) -> list[dg.AssetKey]:
     return sorted(selection.resolve(defs.resolve_asset_graph()), key=str)
 
 
-def run_job(defs: dg.Definitions, raw: dict | None = None, selection=None):
+def run_job(defs: dg.Definitions, raw: dict | None = None, selection=None, instance=None):
     """One in-process run; by default of `core_selection` (the assets a forecast needs)."""
     selection = core_selection(defs) if selection is None else selection
     run_config = {
@@ -68,7 +76,7 @@ def run_job(defs: dg.Definitions, raw: dict | None = None, selection=None):
     job = defs.resolve_job_def("forecast_pipeline")
     return job.execute_in_process(
         run_config=run_config,
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance or dg.DagsterInstance.ephemeral(),
         asset_selection=selection,
         raise_on_error=False,
     )

@@ -130,3 +130,55 @@ def test_raw_tables_that_cannot_be_forecast_stop_the_run(pipeline, case):
     assert re.search(message, failure_messages(result), re.S), failure_messages(result)
     assert_published_intact(client, published)
     assert client.read_table("ml", "forecasts").num_rows == published.num_rows
+
+
+GOOD_CSV = "store,day,sales\na,2024-01-01T00:00:00+02:00,1.5\na,2024-01-02T00:00:00Z,2.5\n"
+FILE_CASES = {
+    "wrong delimiter": (GOOD_CSV.replace(",", ";").encode(), r"Pass --delimiter ';'"),
+    "wrong encoding": (
+        "store,day,sales\nZürich,2024-01-01,1\n".encode("latin-1"),
+        r"not UTF-8: byte b'\\xfc' on line 2.*iconv",
+    ),
+    "missing column": (b"store,day,revenue\na,2024-01-01,1\n", r"no column\(s\) \['sales'\]"),
+}
+
+
+def _load_file(defs, path):
+    from orchestration.assets.raw import RAW_KEY
+
+    config = {
+        "dataset": "file",
+        "path": str(path),
+        "series_id_column": "store",
+        "timestamp_column": "day",
+        "value_column": "sales",
+    }
+    return run_job(defs, raw=config, selection=[RAW_KEY])
+
+
+@pytest.mark.parametrize("case", sorted(FILE_CASES))
+def test_bad_user_files_stop_the_load_and_keep_raw(pipeline, tmp_path, case):
+    defs, client = pipeline
+    published = published_forecasts()
+    client.replace_partitions("ml", "forecasts", published, FORECAST_KEY)
+    raw_before = catalogue()[0]
+    client.replace_table("raw", "observations", raw_before)
+    content, message = FILE_CASES[case]
+    path = tmp_path / "upload.csv"
+    path.write_bytes(content)
+
+    result = _load_file(defs, path)
+    assert not result.success
+    assert re.search(message, failure_messages(result), re.S), failure_messages(result)
+    assert client.read_table("raw", "observations").num_rows == raw_before.num_rows
+    assert_published_intact(client, published)
+
+
+def test_mixed_time_zones_in_a_file_load_as_utc(pipeline, tmp_path):
+    defs, client = pipeline
+    path = tmp_path / "upload.csv"
+    path.write_text(GOOD_CSV)
+    result = _load_file(defs, path)
+    assert result.success, failure_messages(result)
+    raw = client.read_table("raw", "observations").to_pandas().sort_values("ts")
+    assert raw["ts"].tolist() == [pd.Timestamp("2023-12-31 22:00"), pd.Timestamp("2024-01-02")]
