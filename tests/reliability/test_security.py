@@ -181,3 +181,12 @@ def test_hostile_dbt_vars_are_refused_before_any_sql(warecast_home, tmp_path, db
     )
     assert result.returncode != 0
     assert message in result.stdout
+
+
+def test_uis_bind_to_localhost_only():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    commands = ("dagster dev", "mlflow ui", "mlflow server")
+    ui_lines = [line for line in makefile.splitlines() if any(c in line for c in commands)]
+    assert ui_lines, "no UI targets found in the Makefile"
+    assert all("--host 127.0.0.1" in line for line in ui_lines), ui_lines
+    assert "0.0.0.0" not in makefile
