@@ -73,7 +73,8 @@ def test_fallback_repeats_last_season_with_ordered_quantiles():
 
 
 def test_unknown_preset_lists_choices():
-    with pytest.raises(ValueError, match=r"choose one of \['demo', 'large', 'medium', 'small', 'tiny'\]"):
+    choices = r"\['demo', 'large', 'medium', 'small', 'tiny'\]"
+    with pytest.raises(ValueError, match=f"choose one of {choices}"):
         load_preset("huge")
 
 
