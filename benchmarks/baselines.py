@@ -1,0 +1,106 @@
+"""What warecast is measured against: the obvious SQL and the usual pandas I/O.
+
+The obvious feature SQL computes every rolling statistic with its own window frame
+(`rows between w-1 preceding and current row`), the way it is usually first written. warecast's
+fast version is the real dbt model (marts.fct_training_features), compiled by dbt, never a copy.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+ARRAY_COLUMNS = (
+    "value",
+    "lag_1",
+    "lag_season",
+    "rolling_mean_short",
+    "rolling_std_short",
+    "rolling_mean_season",
+    "rolling_std_season",
+    "cal_year",
+    "cal_quarter",
+    "cal_month",
+    "cal_day_of_week",
+    "cal_hour",
+)
+
+
+def obvious_feature_sql(source: str, short_window: int, season_length: int) -> str:
+    """One window frame per statistic over `source` (series_id, ts, value, flags)."""
+    order = "partition by series_id order by ts"
+    stats = []
+    for name, w in (("short", short_window), ("season", season_length)):
+        frame = f"{order} rows between {w - 1} preceding and current row"
+        full = f"count(value) over ({frame}) = {w}"
+        stats.append(f"case when {full} then avg(value) over ({frame}) end as rolling_mean_{name}")
+        stats.append(
+            f"case when {full} then stddev_samp(value) over ({frame}) end as rolling_std_{name}"
+        )
+    return (
+        "select series_id, ts, value, is_filled, is_outlier, "
+        f"lag(value, 1) over ({order}) as lag_1, "
+        f"lag(value, {season_length}) over ({order}) as lag_season, "
+        + ", ".join(stats)
+        + ", cast(extract(year from ts) as integer) as cal_year"
+        ", cast(extract(quarter from ts) as integer) as cal_quarter"
+        ", cast(extract(month from ts) as integer) as cal_month"
+        ", cast(extract(dow from ts) as integer) as cal_day_of_week"
+        ", cast(extract(hour from ts) as integer) as cal_hour"
+        f" from {source}"
+    )
+
+
+def arrays_from_arrow(table: pa.Table) -> np.ndarray:
+    """warecast's hand-off to training: one float64 matrix, columns in ARRAY_COLUMNS order."""
+    columns = [table.column(name).to_numpy(zero_copy_only=False) for name in ARRAY_COLUMNS]
+    return np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+
+
+def arrays_from_pandas(frame: pd.DataFrame) -> np.ndarray:
+    return frame[list(ARRAY_COLUMNS)].to_numpy(dtype=np.float64)
+
+
+def read_sql(sql: str, con) -> pd.DataFrame:
+    """`pandas.read_sql` with its defaults; DuckDB has no SQLAlchemy dialect here (DB-API)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "other DBAPI2 objects are not tested"
+        return pd.read_sql(sql, con)
+
+
+def to_sql(frame: pd.DataFrame, table: str, schema: str, con) -> None:
+    """`DataFrame.to_sql` with its defaults (method=None, chunksize=None)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        frame.to_sql(table, con, schema=schema, if_exists="replace", index=False)
+
+
+def forecast_rows(n_series: int, horizon: int) -> pa.Table:
+    """n_series x horizon forecast rows with p10/p50/p90 and the lineage columns."""
+    rng = np.random.default_rng(0)
+    n = n_series * horizon
+    origin = np.datetime64("2025-01-01T00:00:00", "us")
+    steps = np.tile(np.arange(1, horizon + 1), n_series)
+    p50 = rng.normal(50, 10, n)
+    spread = np.abs(rng.normal(5, 1, n))
+    ids = np.repeat(np.char.add("server_", np.arange(n_series).astype(str)), horizon)
+    return pa.table(
+        {
+            "series_id": ids,
+            "forecast_origin": np.full(n, origin),
+            "target_ts": origin + steps.astype("timedelta64[h]"),
+            "horizon_step": steps.astype(np.int64),
+            "p10": p50 - spread,
+            "p50": p50,
+            "p90": p50 + spread,
+            "method": np.full(n, "tft"),
+            "model_name": np.full(n, "warecast_tft"),
+            "model_version": np.full(n, "7"),
+            "mlflow_run_id": np.full(n, "0123456789abcdef0123456789abcdef"),
+            "created_at": np.full(n, np.datetime64("2025-01-01T00:05:00", "us")),
+            "dagster_run_id": np.full(n, "5f1e0c2a-0000-4000-8000-000000000000"),
+        }
+    )
