@@ -2,6 +2,7 @@
 
 warecast run  [--target duckdb|postgres|snowflake] [--pipeline NAME] [--dataset ...]
 warecast load FILE --series-id COL --timestamp COL --value COL [--covariates a,b]
+warecast rollback --model NAME --to VERSION [--target ...] [--reason TEXT]
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--model-preset", help="model preset from ml/presets/tft.yaml")
     run.add_argument("--max-epochs", type=int)
     run.add_argument("--no-progress", action="store_true", help="hide the training progress bar")
+
+    rollback = sub.add_parser(
+        "rollback", help="make VERSION @champion again and rewrite the forecasts with it"
+    )
+    rollback.add_argument("--model", required=True, help="registered model name")
+    rollback.add_argument("--to", required=True, dest="version", help="model version to serve")
+    rollback.add_argument("--target", choices=TARGETS)
+    rollback.add_argument("--pipeline", help="use case from orchestration/pipelines.yaml")
+    rollback.add_argument("--reason", default="", help="recorded in the model-version history")
 
     load = sub.add_parser("load", help="load a CSV or Parquet file into raw.observations")
     load.add_argument("file")
@@ -95,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     job = defs.resolve_job_def("forecast_pipeline")
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        if args.command == "load":
+        if args.command == "rollback":
+            result = rollback(defs, instance, args.model, args.version, args.reason)
+        elif args.command == "load":
             result = job.execute_in_process(
                 run_config=_load_config(args),
                 instance=instance,
@@ -111,6 +123,37 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print_summary(args.command, result, time.monotonic() - started)
     return 0
+
+
+def rollback(defs, instance, model: str, version: str, reason: str = ""):
+    """Point @champion at `version`, record it in the history, rewrite the forecasts with it.
+
+    Returns the Dagster result of re-running ml/forecasts and everything downstream of it.
+    """
+    import dagster as dg
+
+    from orchestration.assets.ml import FORECASTS_KEY
+    from orchestration.lineage import ModelVersionHistory
+    from orchestration.settings import load_pipeline
+
+    pipeline = load_pipeline()
+    if model != pipeline.model_name:
+        raise SystemExit(
+            f"warecast: pipeline {pipeline.name!r} publishes model {pipeline.model_name!r}, "
+            f"not {model!r}: pass --pipeline for the use case that serves {model!r}."
+        )
+    warehouse = defs.resources["warehouse"]
+    history = ModelVersionHistory(warehouse.client(), pipeline.forecast_schema)
+    try:
+        defs.resources["mlflow_tracking"].promote(
+            model, version, reason or f"rollback to {version}", history, event="rolled_back"
+        )
+    except ValueError as error:
+        raise SystemExit(f"warecast: {error}") from error
+    keys = dg.AssetSelection.keys(FORECASTS_KEY).downstream().resolve(defs.resolve_asset_graph())
+    return defs.resolve_job_def("forecast_pipeline").execute_in_process(
+        run_config=QUIET_LOGS, instance=instance, asset_selection=list(keys), raise_on_error=False
+    )
 
 
 def _print_failure(result) -> None:

@@ -7,9 +7,23 @@ import dagster as dg
 from orchestration.assets.backtest import backtests
 from orchestration.assets.dbt import dbt_resource, warecast_dbt_models
 from orchestration.assets.ml import forecasts, trained_model
-from orchestration.assets.raw import raw_observations
+from orchestration.assets.monitoring import drift, forecast_accuracy
+from orchestration.assets.raw import RAW_KEY, raw_observations
+from orchestration.checks import raw_freshness_checks
 from orchestration.resources import WarehouseResource
-from orchestration.settings import current_target, mlflow_tracking_uri, warecast_home
+from orchestration.sensors import (
+    accuracy_retrain_sensor,
+    drift_retrain_sensor,
+    refresh_job,
+    refresh_schedule,
+    retrain_job,
+)
+from orchestration.settings import (
+    current_target,
+    load_pipeline,
+    mlflow_tracking_uri,
+    warecast_home,
+)
 from orchestration.tracking import MlflowTracking
 
 forecast_pipeline = dg.define_asset_job(
@@ -21,9 +35,24 @@ forecast_pipeline = dg.define_asset_job(
 
 def build_definitions(target: str) -> dg.Definitions:
     """The same graph against any profiles.yml target (duckdb, postgres, snowflake)."""
+    # Issue 3: day-N operations: freshness of the raw source, schedule, retrain sensors.
+    freshness_checks, freshness_sensor = raw_freshness_checks(
+        RAW_KEY, load_pipeline().operations.raw_max_age_hours
+    )
     return dg.Definitions(
-        assets=[raw_observations, warecast_dbt_models, backtests, trained_model, forecasts],
-        jobs=[forecast_pipeline],
+        assets=[
+            raw_observations,
+            warecast_dbt_models,
+            backtests,
+            trained_model,
+            forecasts,
+            drift,
+            forecast_accuracy,
+        ],
+        asset_checks=freshness_checks,
+        schedules=[refresh_schedule()],
+        sensors=[drift_retrain_sensor, accuracy_retrain_sensor, freshness_sensor],
+        jobs=[forecast_pipeline, refresh_job, retrain_job],
         resources={
             "warehouse": WarehouseResource(target=target),
             "dbt": dbt_resource(target),

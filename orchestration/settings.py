@@ -44,6 +44,30 @@ def mlflow_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{warecast_home() / 'mlflow.db'}"
 
 
+class OperationsSettings(BaseModel):
+    """Day-N operations (issue 3): schedule, drift and accuracy thresholds, forecast checks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    refresh_cron: str = Field("0 6 * * *", description="dbt rebuild + forecast refresh (UTC)")
+    raw_max_age_hours: float = Field(36.0, gt=0, description="raw/observations freshness check")
+    drift_psi_threshold: float = Field(0.25, gt=0, description="PSI above it = drift")
+    drift_ks_pvalue: float = Field(0.01, gt=0, lt=1, description="KS p-value below it = drift")
+    drift_min_share: float = Field(
+        0.2, gt=0, le=1, description="retrain when this share of series drifted (or overall)"
+    )
+    drift_columns: list[str] = Field(
+        default_factory=lambda: ["value", "rolling_mean_short", "rolling_std_short"]
+    )
+    drift_min_recent: int = Field(10, gt=1, description="fewest recent rows to test a series")
+    accuracy_max_ratio: float = Field(
+        1.5, gt=0, description="retrain when realised MAE > ratio x the version's validation MAE"
+    )
+    plausible_range_factor: float = Field(
+        1.0, ge=0, description="p50 within [min - f*range, max + f*range] of the series' history"
+    )
+
+
 class PipelineSettings(BaseModel):
     """One forecasting use case: the grain dbt aggregates to and what the model forecasts."""
 
@@ -63,6 +87,8 @@ class PipelineSettings(BaseModel):
         default_factory=lambda: [ModelChoice(name="seasonal_naive", preset="small")]
     )
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    # Issue 3: day-N operations (orchestration/schedules.py, sensors.py, checks.py).
+    operations: OperationsSettings = Field(default_factory=OperationsSettings)
 
 
 @cache

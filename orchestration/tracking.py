@@ -7,11 +7,15 @@ are the forecaster's safetensors weights and JSON config, so nothing is ever pic
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+
+if TYPE_CHECKING:
+    from orchestration.lineage import ModelVersionHistory, VersionLineage
 
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 CHAMPION = "champion"
@@ -50,6 +54,9 @@ class MlflowTracking(dg.ConfigurableResource):
         figure,
         validation_forecasts: pd.DataFrame,
     ) -> RegisteredModel:
+        """Log the run and register a new version; the run and the version carry `tags`
+        (the lineage: feature table, data version, dbt checksum, git commit, Dagster run id).
+        Making it the champion is `promote`'s job."""
         experiment_id = self._activate()
         with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
             mlflow.log_params(params)
@@ -66,11 +73,52 @@ class MlflowTracking(dg.ConfigurableResource):
                 )
             version = str(info.registered_model_version)
             client = MlflowClient()
-            for key, value in tags.items():
+            for key, value in {**tags, "mlflow_run_id": run.info.run_id}.items():
                 client.set_model_version_tag(model_name, version, key, str(value))
-            # Issue-5 champion selection will decide this; until then the newest version serves.
-            client.set_registered_model_alias(model_name, CHAMPION, version)
             return RegisteredModel(model_name, version, run.info.run_id)
+
+    def promote(
+        self,
+        name: str,
+        version: str,
+        reason: str,
+        history: "ModelVersionHistory",
+        event: str = "promoted",
+    ) -> RegisteredModel:
+        """The one place `@champion` moves: set the alias, then append the event to history.
+
+        event: 'promoted' (a new champion) or 'rolled_back' (an older version made champion).
+        """
+        self._activate()
+        client = MlflowClient()
+        try:
+            mv = client.get_model_version(name, str(version))
+        except mlflow.exceptions.MlflowException as error:
+            known = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+            raise ValueError(
+                f"Model {name!r} has no version {version!r} in {self.tracking_uri}; "
+                f"known versions: {known or 'none'}."
+            ) from error
+        client.set_registered_model_alias(name, CHAMPION, str(mv.version))
+        history.record(name, str(mv.version), event, reason, self.version_lineage(name, version))
+        return RegisteredModel(name, str(mv.version), mv.run_id)
+
+    def version_lineage(self, name: str, version: str) -> "VersionLineage":
+        """The lineage tags the version was registered with."""
+        from orchestration.lineage import VersionLineage
+
+        self._activate()
+        mv = MlflowClient().get_model_version(name, str(version))
+        return VersionLineage.from_tags({"mlflow_run_id": mv.run_id, **mv.tags})
+
+    def champion(self, model_name: str) -> RegisteredModel | None:
+        """The version `@champion` points at, or None when there is none yet."""
+        self._activate()
+        try:
+            mv = MlflowClient().get_model_version_by_alias(model_name, CHAMPION)
+        except mlflow.exceptions.MlflowException:
+            return None
+        return RegisteredModel(model_name, str(mv.version), mv.run_id)
 
     def load_champion(self, model_name: str):
         """(RegisteredModel, forecaster) for the version the `@champion` alias points at."""

@@ -7,6 +7,7 @@ for the forecast table *is* the Python `ml/forecasts` asset and the graph is con
 
 import json
 import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,22 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, current_target, load_pipeline
+
+FEATURES_MODEL = "fct_training_features"
+FEATURES_OUTPUT = f"marts__{FEATURES_MODEL}"
+FINGERPRINT_MODEL = "fct_feature_fingerprint"
 
 
 class WarecastTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
+            # A source written by a Python asset names it (e.g. the lineage tables ml/forecasts
+            # writes), so the graph stays connected without one asset per side table.
+            declared = dbt_resource_props.get("meta", {}).get("dagster", {}).get("asset_key")
+            if declared:
+                return dg.AssetKey(declared)
             return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
         schema = dbt_resource_props["config"].get("schema") or "analytics"
         return dg.AssetKey([schema, dbt_resource_props["name"]])
@@ -71,7 +82,10 @@ prepare_manifest(warecast_dbt_project)
 
 translator = WarecastTranslator(
     settings=DagsterDbtTranslatorSettings(
-        enable_asset_checks=True, enable_source_tests_as_checks=True
+        enable_asset_checks=True,
+        enable_source_tests_as_checks=True,
+        # Several side tables written by ml/forecasts are sources of the lineage marts.
+        enable_duplicate_source_asset_keys=True,
     )
 )
 
@@ -81,9 +95,74 @@ translator = WarecastTranslator(
     dagster_dbt_translator=translator,
     project=warecast_dbt_project,
 )
-def warecast_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """dbt build (models, unit tests, data tests) of whatever subset Dagster selected."""
-    yield from dbt.cli(["build", "--vars", dbt_vars()], context=context).stream()
+def warecast_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
+    """dbt build (models, unit tests, data tests) of whatever subset Dagster selected.
+
+    The feature mart's output is held back until dbt has built its fingerprint view, then
+    re-emitted with the in-warehouse fingerprint as its data version: Dagster then marks
+    ml/trained_model stale when the feature data or the dbt code behind it changes.
+    """
+    held, waiting, fingerprinted = None, [], False
+    for event in dbt.cli(["build", "--vars", dbt_vars()], context=context).stream():
+        if _is_output_of(event, FEATURES_MODEL):
+            held = event
+        elif held is None:
+            yield event
+        else:
+            fingerprinted = fingerprinted or _is_output_of(event, FINGERPRINT_MODEL)
+            waiting.append(event)
+    if held is None:
+        return
+    # Read once dbt has exited (DuckDB allows one process on the file), then yield in
+    # topological order, as Dagster requires of a multi-asset: the features first.
+    if fingerprinted:
+        yield with_feature_data_version(held, warehouse)
+    else:
+        context.log.warning(
+            "%s built without %s: no data version.", FEATURES_MODEL, FINGERPRINT_MODEL
+        )
+        yield held
+    yield from waiting
+
+
+def _is_output_of(event, model_name: str) -> bool:
+    return isinstance(event, dg.Output) and event.output_name.endswith(f"__{model_name}")
+
+
+def _output_with_data_version(output: dg.Output, metadata: dict, version: str) -> dg.Output:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=dg.BetaWarning)  # data_version is beta in 1.13
+        return dg.Output(
+            value=output.value,
+            output_name=output.output_name,
+            metadata={**output.metadata, **metadata},
+            data_version=dg.DataVersion(version),
+        )
+
+
+def feature_data_version(warehouse: WarehouseResource):
+    """The current FeatureDataVersion of the feature mart (fingerprint read whole from dbt)."""
+    from orchestration.lineage import read_fingerprint
+
+    return read_fingerprint(
+        warehouse.client(),
+        relation_of(FINGERPRINT_MODEL),
+        ".".join(relation_of(FEATURES_MODEL)),
+        dbt_checksum(FEATURES_MODEL),
+    )
+
+
+def with_feature_data_version(output: dg.Output, warehouse: WarehouseResource) -> dg.Output:
+    version = feature_data_version(warehouse)
+    metadata = {
+        "feature_data_version": version.data_version,
+        "content_hash": version.content_hash,
+        "dbt_checksum": version.dbt_checksum,
+        "dagster/row_count": version.row_count,
+    }
+    return _output_with_data_version(output, metadata, version.data_version)
 
 
 def dbt_resource(target: str) -> DbtCliResource:
@@ -92,10 +171,20 @@ def dbt_resource(target: str) -> DbtCliResource:
     )
 
 
-def relation_of(model_name: str) -> tuple[str, str]:
-    """(schema, table) dbt materializes `model_name` into, from the manifest."""
+def _manifest_node(model_name: str) -> dict:
     manifest = json.loads(warecast_dbt_project.manifest_path.read_text())
     for node in manifest["nodes"].values():
         if node["resource_type"] == "model" and node["name"] == model_name:
-            return node["schema"], node.get("alias") or node["name"]
+            return node
     raise KeyError(f"dbt model {model_name!r} is not in the manifest; run `dbt parse`.")
+
+
+def relation_of(model_name: str) -> tuple[str, str]:
+    """(schema, table) dbt materializes `model_name` into, from the manifest."""
+    node = _manifest_node(model_name)
+    return node["schema"], node.get("alias") or node["name"]
+
+
+def dbt_checksum(model_name: str) -> str:
+    """The checksum dbt keeps of the model's SQL (also its Dagster code version)."""
+    return _manifest_node(model_name)["checksum"]["checksum"]

@@ -1,4 +1,9 @@
-"""ml/trained_model and ml/forecasts: train from the feature mart, write forecasts back."""
+"""ml/trained_model and ml/forecasts: train from the feature mart, write forecasts back.
+
+Lineage: training records the feature table's data version (the in-warehouse fingerprint),
+the dbt checksum, the git commit and the Dagster run in MLflow and in ml.model_version_history;
+every forecast row carries its model version and the feature data version it conditioned on.
+"""
 
 from datetime import UTC, datetime
 
@@ -7,18 +12,34 @@ import pandas as pd
 import pyarrow as pa
 from dagster_dbt import get_asset_key_for_model
 
-from orchestration.assets.dbt import relation_of, warecast_dbt_models
+from orchestration.assets.dbt import (
+    FEATURES_MODEL,
+    FINGERPRINT_MODEL,
+    feature_data_version,
+    relation_of,
+    warecast_dbt_models,
+)
+from orchestration.checks import as_check_results, evaluate_forecasts, forecast_check_specs
+from orchestration.lineage import (
+    ModelVersionHistory,
+    VersionLineage,
+    git_commit,
+    record_data_version,
+    utc_now,
+)
 from orchestration.resources import WarehouseResource
-from orchestration.settings import current_target, load_pipeline
+from orchestration.settings import PipelineSettings, current_target, load_pipeline
 from orchestration.tracking import MlflowTracking, RegisteredModel
 
-FEATURES_MODEL = "fct_training_features"
 FEATURES_KEY = get_asset_key_for_model([warecast_dbt_models], FEATURES_MODEL)
+# The fingerprint view is read for the data version: a dep, so dbt builds it first.
+FINGERPRINT_KEY = get_asset_key_for_model([warecast_dbt_models], FINGERPRINT_MODEL)
 TRAINED_KEY = dg.AssetKey(["ml", "trained_model"])
 FORECASTS_KEY = dg.AssetKey(["ml", "forecasts"])
 FORECAST_TABLE = "forecasts"
 # A re-run rewrites exactly these partitions, so forecasts are never duplicated.
 FORECAST_PARTITION = ["series_id", "model_name", "forecast_origin"]
+BACKTEST_METRIC = "val_mase"
 
 
 class TrainConfig(dg.Config):
@@ -31,19 +52,11 @@ def read_features(warehouse: WarehouseResource) -> pd.DataFrame:
     return warehouse.client().read_table(*relation_of(FEATURES_MODEL)).to_pandas()
 
 
-@dg.asset(key=TRAINED_KEY, deps=[FEATURES_KEY], group_name="ml", kinds={"pytorch", "mlflow"})
-def trained_model(
-    context: dg.AssetExecutionContext,
-    config: TrainConfig,
-    warehouse: WarehouseResource,
-    mlflow_tracking: MlflowTracking,
-) -> dg.MaterializeResult:
-    """A Temporal Fusion Transformer trained on the feature mart, registered in MLflow."""
+def build_forecaster(pipeline: PipelineSettings, config: TrainConfig):
+    """(forecaster, params to log): the one place the model family is chosen (issue 5 swaps it)."""
     from ml.config import ForecastSpec, load_preset
-    from ml.evaluation import plot_forecast_vs_actual
     from ml.models.tft import TFTForecaster
 
-    pipeline = load_pipeline()
     preset = config.model_preset or pipeline.model_preset
     arch, training = load_preset(preset)
     if config.max_epochs:
@@ -51,92 +64,140 @@ def trained_model(
     spec = ForecastSpec(
         horizon=pipeline.horizon, freq=pipeline.freq, season_length=pipeline.season_length
     )
+    params = {
+        "preset": preset,
+        **{f"spec.{k}": v for k, v in spec.model_dump().items()},
+        **{f"arch.{k}": v for k, v in arch.model_dump().items()},
+        **{f"training.{k}": v for k, v in training.model_dump().items()},
+    }
+    return TFTForecaster(arch, training, progress_bar=config.progress_bar), spec, params
+
+
+@dg.asset(
+    key=TRAINED_KEY,
+    deps=[FEATURES_KEY, FINGERPRINT_KEY],
+    group_name="ml",
+    kinds={"pytorch", "mlflow"},
+)
+def trained_model(
+    context: dg.AssetExecutionContext,
+    config: TrainConfig,
+    warehouse: WarehouseResource,
+    mlflow_tracking: MlflowTracking,
+) -> dg.MaterializeResult:
+    """A forecaster trained on the feature mart, registered in MLflow with its data lineage."""
+    from ml.evaluation import plot_forecast_vs_actual
+
+    pipeline = load_pipeline()
     history = read_features(warehouse)
-    forecaster = TFTForecaster(arch, training, progress_bar=config.progress_bar)
+    data = feature_data_version(warehouse)
+    forecaster, spec, params = build_forecaster(pipeline, config)
     report = forecaster.fit(history, spec)
     metrics = report.metrics()
+    lineage = VersionLineage(
+        mlflow_run_id="",  # known once the run exists; the version's tags carry it
+        trained_at=utc_now(),
+        train_end=pd.Timestamp(history["ts"].max()).to_pydatetime(),
+        feature_table=data.feature_table,
+        feature_data_version=data.data_version,
+        dbt_checksum=data.dbt_checksum,
+        git_commit=git_commit(),
+        dagster_run_id=context.run_id,
+        backtest_metric_name=BACKTEST_METRIC,
+        backtest_metric=metrics.get(BACKTEST_METRIC),
+    )
+    tags = {k: v for k, v in lineage.as_tags().items() if k != "mlflow_run_id"}
     registered = mlflow_tracking.log_training(
         forecaster=forecaster,
         model_name=pipeline.model_name,
         params={
             "pipeline": pipeline.name,
-            "preset": preset,
             "target": current_target(),
-            "feature_table": ".".join(relation_of(FEATURES_MODEL)),
-            **{f"spec.{k}": v for k, v in spec.model_dump().items()},
-            **{f"arch.{k}": v for k, v in arch.model_dump().items()},
-            **{f"training.{k}": v for k, v in training.model_dump().items()},
+            "feature_table": data.feature_table,
+            "feature_data_version": data.data_version,
+            **params,
         },
         metrics=metrics,
-        tags={"dagster_run_id": context.run_id, "pipeline": pipeline.name},
+        tags={**tags, "pipeline": pipeline.name},
         figure=plot_forecast_vs_actual(history, report.validation_forecasts),
         validation_forecasts=report.validation_forecasts,
     )
+    client = warehouse.client()
+    record_data_version(client, pipeline.forecast_schema, data)
+    history_table = ModelVersionHistory(client, pipeline.forecast_schema)
+    version_lineage = mlflow_tracking.version_lineage(registered.name, registered.version)
+    history_table.record(
+        registered.name, registered.version, "registered", "trained", version_lineage
+    )
+    # Issue-5 champion selection will decide this; until then the newest version serves.
+    mlflow_tracking.promote(registered.name, registered.version, "newest version", history_table)
     context.log.info("Registered %s version %s", registered.name, registered.version)
     return dg.MaterializeResult(
         metadata={
             "model_name": registered.name,
             "model_version": registered.version,
             "mlflow_run_id": registered.run_id,
+            "feature_data_version": data.data_version,
             "series": report.n_series,
             **{k: float(v) for k, v in metrics.items()},
         }
     )
 
 
-@dg.asset(key=FORECASTS_KEY, deps=[TRAINED_KEY, FEATURES_KEY], group_name="ml", kinds={"python"})
+@dg.asset(
+    key=FORECASTS_KEY,
+    deps=[TRAINED_KEY, FEATURES_KEY, FINGERPRINT_KEY],
+    group_name="ml",
+    kinds={"python"},
+    check_specs=forecast_check_specs(FORECASTS_KEY),
+)
 def forecasts(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     mlflow_tracking: MlflowTracking,
-) -> dg.MaterializeResult:
-    """p10/p50/p90 forecasts of the champion model, written back atomically with lineage."""
+):
+    """p10/p50/p90 forecasts of the champion model, checked, then written back atomically."""
     pipeline = load_pipeline()
     registered, forecaster = mlflow_tracking.load_champion(pipeline.model_name)
     history = read_features(warehouse)
+    data = feature_data_version(warehouse)
     frame = forecaster.predict(history)
-    expected = set(history["series_id"].unique())
-    table = with_lineage(frame, registered, context.run_id)
-    assert_publishable(table, expected, pipeline.horizon)
-    written = warehouse.client().replace_partitions(
+    outcomes = evaluate_forecasts(
+        frame, history, pipeline.horizon, pipeline.operations.plausible_range_factor
+    )
+    yield from as_check_results(outcomes, FORECASTS_KEY)
+    failed = [f"{o.name}: {o.detail}" for o in outcomes if not o.passed]
+    if failed:
+        raise dg.Failure(
+            "Forecasts not published (the previous forecasts stay in place): " + "; ".join(failed)
+        )
+    client = warehouse.client()
+    record_data_version(client, pipeline.forecast_schema, data)
+    table = with_lineage(frame, registered, context.run_id, data.data_version)
+    written = client.replace_partitions(
         pipeline.forecast_schema, FORECAST_TABLE, table, FORECAST_PARTITION
     )
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": written,
-            "series": len(expected),
+            "series": int(history["series_id"].nunique()),
             "table": f"{pipeline.forecast_schema}.{FORECAST_TABLE}",
             "model_version": registered.version,
             "mlflow_run_id": registered.run_id,
+            "feature_data_version": data.data_version,
         }
     )
 
 
-def with_lineage(frame: pd.DataFrame, registered: RegisteredModel, run_id: str) -> pa.Table:
+def with_lineage(
+    frame: pd.DataFrame, registered: RegisteredModel, run_id: str, data_version: str
+) -> pa.Table:
     out = frame.copy()
     out["model_name"] = registered.name
     out["model_version"] = registered.version
     out["mlflow_run_id"] = registered.run_id
     out["created_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
     out["dagster_run_id"] = run_id
+    out["feature_data_version"] = data_version
     out["horizon_step"] = out["horizon_step"].astype("int64")
     return pa.Table.from_pandas(out, preserve_index=False)
-
-
-def assert_publishable(table: pa.Table, expected_series: set[str], horizon: int) -> None:
-    """Refuse to publish forecasts that would mislead a BI reader; nothing is written then."""
-    frame = table.select(["series_id", "p10", "p50", "p90"]).to_pandas()
-    problems = []
-    if frame[["p10", "p50", "p90"]].isna().any().any():
-        problems.append("NaN quantiles")
-    if ((frame["p10"] > frame["p50"]) | (frame["p50"] > frame["p90"])).any():
-        problems.append("quantiles out of order (need p10 <= p50 <= p90)")
-    missing = expected_series - set(frame["series_id"])
-    if missing:
-        problems.append(f"{len(missing)} series without a forecast, e.g. {sorted(missing)[:3]}")
-    if len(frame) != len(expected_series) * horizon:
-        problems.append(f"{len(frame)} rows, expected {len(expected_series)} x {horizon}")
-    if problems:
-        raise ValueError(
-            "Forecasts not published (the previous forecasts stay in place): " + "; ".join(problems)
-        )

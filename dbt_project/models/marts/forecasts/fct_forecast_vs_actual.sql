@@ -22,6 +22,7 @@ select
     cast(forecasts.series_id as varchar) as series_id,
     cast(forecasts.model_name as varchar) as model_name,
     cast(forecasts.model_version as varchar) as model_version,
+    cast(forecasts.feature_data_version as varchar) as feature_data_version,
     cast(forecasts.forecast_origin as timestamp) as forecast_origin,
     cast(forecasts.target_ts as timestamp) as target_ts,
     cast(forecasts.horizon_step as integer) as horizon_step,

@@ -30,7 +30,8 @@ select
     cast(forecasts.model_version as varchar) as model_version,
     cast(forecasts.mlflow_run_id as varchar) as mlflow_run_id,
     cast(forecasts.created_at as timestamp) as created_at,
-    cast(forecasts.dagster_run_id as varchar) as dagster_run_id
+    cast(forecasts.dagster_run_id as varchar) as dagster_run_id,
+    cast(forecasts.feature_data_version as varchar) as feature_data_version
 from forecasts
 inner join latest_origin
     on

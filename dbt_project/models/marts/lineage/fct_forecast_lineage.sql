@@ -1,0 +1,60 @@
+{#- Grain: one row per forecast row (series_id, model_name, forecast_origin, horizon_step):
+    the forecast, the model version that made it, the data that version was trained on and the
+    data the forecast conditioned on. What a BI user queries to trace any number. -#}
+
+with forecasts as (
+
+    select * from {{ source('ml', 'forecasts') }}
+
+),
+
+model_versions as (
+
+    select * from {{ ref('dim_model_versions') }}
+
+),
+
+data_versions as (
+
+    select * from {{ source('ml', 'feature_data_versions') }}
+
+)
+
+select
+    cast(forecasts.series_id as varchar) as series_id,
+    cast(forecasts.model_name as varchar) as model_name,
+    cast(forecasts.forecast_origin as timestamp) as forecast_origin,
+    cast(forecasts.horizon_step as integer) as horizon_step,
+    cast(forecasts.target_ts as timestamp) as target_ts,
+    cast(forecasts.p10 as {{ type_double() }}) as p10,
+    cast(forecasts.p50 as {{ type_double() }}) as p50,
+    cast(forecasts.p90 as {{ type_double() }}) as p90,
+    cast(forecasts.method as varchar) as method,
+    cast(forecasts.created_at as timestamp) as forecast_created_at,
+    cast(forecasts.dagster_run_id as varchar) as forecast_dagster_run_id,
+    cast(forecasts.model_version as varchar) as model_version,
+    cast(forecasts.mlflow_run_id as varchar) as mlflow_run_id,
+    cast(model_versions.trained_at as timestamp) as trained_at,
+    cast(model_versions.git_commit as varchar) as git_commit,
+    cast(model_versions.backtest_metric_name as varchar) as backtest_metric_name,
+    cast(model_versions.backtest_metric as {{ type_double() }}) as backtest_metric,
+    coalesce(model_versions.is_champion, false) as model_is_champion,
+    cast(model_versions.feature_data_version as varchar) as training_data_version,
+    cast(model_versions.dbt_checksum as varchar) as training_dbt_checksum,
+    cast(training_data.row_count as bigint) as training_row_count,
+    cast(training_data.min_ts as timestamp) as training_min_ts,
+    cast(training_data.max_ts as timestamp) as training_max_ts,
+    cast(training_data.content_hash as varchar) as training_content_hash,
+    cast(forecasts.feature_data_version as varchar) as input_data_version,
+    cast(input_data.row_count as bigint) as input_row_count,
+    cast(input_data.max_ts as timestamp) as input_max_ts,
+    cast(input_data.content_hash as varchar) as input_content_hash
+from forecasts
+left join model_versions
+    on
+        forecasts.model_name = model_versions.model_name
+        and forecasts.model_version = model_versions.model_version
+left join data_versions as training_data
+    on model_versions.feature_data_version = training_data.data_version
+left join data_versions as input_data
+    on forecasts.feature_data_version = input_data.data_version

@@ -1,0 +1,76 @@
+"""Jobs, the daily refresh schedule and the sensors that retrain when the champion degrades.
+
+refresh_job:  dbt rebuild + forecasts with the current champion + monitoring, never training.
+retrain_job:  ml/trained_model and everything downstream (forecasts, marts, monitoring).
+Sensors watch the monitoring assets' materializations: a `retrain_recommended` verdict
+(drift past the PSI/KS thresholds, or realised error past the accuracy ratio) requests one
+retrain_job run, keyed by the verdict's run so a verdict never retrains twice.
+"""
+
+import dagster as dg
+
+from orchestration.assets.dbt import warecast_dbt_models
+from orchestration.assets.ml import FORECASTS_KEY, TRAINED_KEY
+from orchestration.assets.monitoring import ACCURACY_KEY, DRIFT_KEY
+from orchestration.settings import load_pipeline
+
+REASON_TAG = "warecast/retrain_reason"
+
+retrain_job = dg.define_asset_job(
+    "retrain_job",
+    selection=dg.AssetSelection.keys(TRAINED_KEY).downstream(),
+    description="Retrain the model, publish its forecasts, rebuild the marts and monitoring.",
+)
+
+_monitored = dg.AssetSelection.keys(FORECASTS_KEY, DRIFT_KEY, ACCURACY_KEY)
+# Only what training needs and dbt does not build: raw (loaded by `warecast load`), backtests.
+_training_inputs = dg.AssetSelection.keys(TRAINED_KEY).upstream() - dg.AssetSelection.assets(
+    warecast_dbt_models
+)
+refresh_job = dg.define_asset_job(
+    "refresh_job",
+    # The dbt models behind the forecasts and after them, the forecasts from the current
+    # champion and the monitors; never training, never a raw reload.
+    selection=(_monitored.upstream() | _monitored.downstream())
+    - _training_inputs
+    - dg.AssetSelection.keys(TRAINED_KEY),
+    description="Rebuild dbt models, refresh forecasts with the current champion, monitor.",
+)
+
+
+def refresh_schedule() -> dg.ScheduleDefinition:
+    """The pipeline's operations.refresh_cron (orchestration/pipelines.yaml), UTC."""
+    return dg.ScheduleDefinition(
+        name="refresh_schedule",
+        job=refresh_job,
+        cron_schedule=load_pipeline().operations.refresh_cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+
+
+def _retrain_sensor(name: str, monitor_key: dg.AssetKey) -> dg.SensorDefinition:
+    @dg.asset_sensor(
+        name=name,
+        asset_key=monitor_key,
+        job=retrain_job,
+        description=f"Retrain when {monitor_key.to_user_string()} recommends it.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+        materialization = asset_event.asset_materialization
+        metadata = materialization.metadata if materialization else {}
+        verdict = metadata.get("retrain_recommended")
+        reason = metadata.get("reason")
+        reason_text = str(reason.value) if reason is not None else "unknown"
+        if verdict is None or not verdict.value:
+            return dg.SkipReason(f"{monitor_key.to_user_string()}: {reason_text}")
+        return dg.RunRequest(
+            run_key=f"{name}:{asset_event.run_id}",
+            tags={REASON_TAG: f"{name}: {reason_text}"[:200]},
+        )
+
+    return _sensor
+
+
+drift_retrain_sensor = _retrain_sensor("drift_retrain_sensor", DRIFT_KEY)
+accuracy_retrain_sensor = _retrain_sensor("accuracy_retrain_sensor", ACCURACY_KEY)
