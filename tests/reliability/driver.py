@@ -41,13 +41,13 @@ def _kill_during_dbt_build(models_before_kill: int = 2) -> None:
     DbtCliInvocation.stream_raw_events = stream_raw_events
 
 
-def _kill_during_training(batches_before_kill: int = 2) -> None:
+def _kill_during_training() -> None:
+    """When the first training batch has updated the weights."""
     import lightning.pytorch as pl
 
     class KillAfterBatches(pl.Callback):
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            if batch_idx + 1 >= batches_before_kill:
-                _die("train")
+            _die("train")
 
     real_fit = pl.Trainer.fit
 

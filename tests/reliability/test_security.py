@@ -104,8 +104,10 @@ def test_pipeline_runs_as_least_privilege_role_and_never_leaks_the_password(
     app = Warehouse.from_profile(load_target(PROFILES_DIR, "postgres"))
     with pytest.raises(Exception, match="permission denied"):
         app.replace_table("raw", "observations", app.read_table("raw", "observations"))
-    with pytest.raises(Exception, match="permission denied"):
+    with pytest.raises(Exception, match="does not exist"):  # not even visible to the role
         app.read_table("finance", "salaries")
+    with app.session() as session, pytest.raises(Exception, match="permission denied"):
+        session.fetch_arrow('select * from "finance"."salaries"')
 
     run = subprocess.run(
         [sys.executable, "-m", "tests.reliability.driver", "none", "postgres"],
