@@ -193,3 +193,28 @@ def test_duckdb_held_too_long_fails_clearly_and_keeps_rows(warecast_home):
         holder.kill()
         holder.wait()
     assert_same_rows(client.read_table("ml", "forecasts"), old)
+
+
+@pytest.mark.parametrize("target", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_leftover_stage_tables_are_found_and_dropped(target, request, warecast_home):
+    """A stage table a crash left as an ordinary table is found and dropped; nothing else is."""
+    if target == "postgres":
+        request.getfixturevalue("pg_database")
+    client = _client(target)
+    client.replace_partitions("ml", "forecasts", published_forecasts(2), FORECAST_KEY)
+    assert client.leftover_stage_tables() == []
+    leftover = pa.table({"x": [1.0]})
+    client.replace_table("ml", "incoming_0123456789ab", leftover)
+    client.replace_table("ml", "incoming_notes", leftover)  # not a stage-table name: kept
+    assert client.leftover_stage_tables() == ["ml.incoming_0123456789ab"]
+    assert client.drop_leftover_stage_tables() == ["ml.incoming_0123456789ab"]
+    assert client.leftover_stage_tables() == []
+    assert client.table_exists("ml", "incoming_notes")
+    assert client.read_table("ml", "forecasts").num_rows == published_forecasts(2).num_rows
+
+
+def test_leftover_lookup_works_on_snowflake(fakesnow_database):
+    client = _client("snowflake")
+    client.replace_partitions("ml", "forecasts", published_forecasts(2), FORECAST_KEY)
+    assert client.leftover_stage_tables() == []
+    assert client.read_table("ml", "forecasts").num_rows == published_forecasts(2).num_rows
