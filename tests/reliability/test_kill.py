@@ -18,7 +18,9 @@ from tests.reliability.catalogue import N_MONTHS, RawBuilder
 from tests.reliability.harness import (
     HORIZON,
     assert_same_rows,
+    failure_messages,
     publish_real_forecasts,
+    run_job,
     use_reliability_pipeline,
 )
 
@@ -64,8 +66,8 @@ def test_killed_runs_leave_the_previous_forecasts_and_the_next_run_succeeds(
         assert_same_rows(client.read_table("ml", "forecasts"), previous)
         assert client.leftover_stage_tables() == []
 
-    rerun = _driver("none", target)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    rerun = run_job(defs)  # in this process: the same code path, without another start-up
+    assert rerun.success, failure_messages(rerun)
     forecasts = client.read_table("ml", "forecasts").to_pandas()
     assert len(forecasts) == previous.num_rows + 2 * HORIZON  # the new origin, no duplicates
     key = ["series_id", "model_name", "forecast_origin", "horizon_step"]
