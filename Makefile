@@ -49,3 +49,13 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(WARECAST_HOME) dbt_project/target dbt_project/logs
+
+# benchmarks/io.py: warecast's warehouse I/O vs the usual paths (docs/benchmarks.md). `bench` is
+# the full 8.76M-row run (~25 min on 2 cores); `bench-smoke` keeps the script working in CI
+# (--small, under a minute) and never asserts timings.
+.PHONY: bench bench-smoke
+bench: $(STAMP)
+	$(BIN)/python benchmarks/io.py
+
+bench-smoke: $(STAMP)
+	$(BIN)/python benchmarks/io.py --small
