@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--value", default="value", help="column with the value to forecast")
     load.add_argument("--covariates", default="", help="comma-separated numeric columns")
     load.add_argument("--delimiter", default=",", help="CSV delimiter")
+    load.add_argument("--encoding", default="utf-8", help="CSV encoding, e.g. latin-1")
     return parser
 
 
@@ -88,6 +89,7 @@ def _load_config(args: argparse.Namespace) -> dict:
         "value_column": args.value,
         "covariates": covariates,
         "delimiter": args.delimiter,
+        "encoding": args.encoding,
     }
     return {"ops": {"raw__observations": {"config": config}}, **QUIET_LOGS}
 

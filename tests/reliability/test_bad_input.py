@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
 from collections import Counter
 
 import pandas as pd
@@ -182,3 +184,27 @@ def test_mixed_time_zones_in_a_file_load_as_utc(pipeline, tmp_path):
     assert result.success, failure_messages(result)
     raw = client.read_table("raw", "observations").to_pandas().sort_values("ts")
     assert raw["ts"].tolist() == [pd.Timestamp("2023-12-31 22:00"), pd.Timestamp("2024-01-02")]
+
+
+def test_warecast_load_explains_the_encoding_and_accepts_it(warecast_home, tmp_path):
+    """The user's path, end to end: `warecast load` with a latin-1 file, then with --encoding."""
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("store,day,sales\nZürich,2024-01-01,1\n".encode("latin-1"))
+    args = ["load", str(path), "--series-id", "store", "--timestamp", "day", "--value", "sales"]
+    warecast = [sys.executable, "-m", "orchestration.cli"]
+
+    refused = subprocess.run([*warecast, *args], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1
+    assert "not UTF-8" in refused.stderr and "--encoding latin-1" in refused.stderr
+
+    loaded = subprocess.run(
+        [*warecast, *args, "--encoding", "latin-1"], capture_output=True, text=True, timeout=300
+    )
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    from orchestration.settings import PROFILES_DIR
+    from orchestration.warehouse import Warehouse
+    from orchestration.warehouse.profiles import load_target
+
+    client = Warehouse.from_profile(load_target(PROFILES_DIR, "duckdb"))
+    raw = client.read_table("raw", "observations")
+    assert raw.column("series_id").to_pylist() == ["Zürich"]
