@@ -365,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
             feature_build(t, target, wh, compiled)
             read_features(t, target, wh)
             write_forecasts(t, target, wh, size)
+        print("\nsummary (seconds; DuckDB to_sql scaled to all rows)")
+        for target, what, seconds in t.rows:
+            print(f"  {target:<9} {what:<60} {seconds:9.2f}")
         print()
         for ratio in ratios(t):
             print(ratio.line())
