@@ -123,8 +123,21 @@ def main(argv: list[str] | None = None) -> int:
     if not result.success:
         _print_failure(result)
         return 1
+    if args.command == "rollback":
+        _print_rollback(result, args.model, args.version)
+        return 0
     print_summary(args.command, result, time.monotonic() - started)
     return 0
+
+
+def _print_rollback(result, model: str, version: str) -> None:
+    written = [
+        m.metadata for m in result.asset_materializations_for_node("ml__forecasts") if m.metadata
+    ]
+    rows = written[0]["dagster/row_count"].value if written else 0
+    print(f"\nwarecast rollback: {model}@champion is now version {version}.")
+    print(f"  forecasts rewritten with version {version}: {rows} rows")
+    print("  history: ml.model_version_history, marts.dim_model_versions (docs/lineage.md)")
 
 
 def rollback(defs, instance, model: str, version: str, reason: str = ""):

@@ -49,7 +49,7 @@ def test_promote_and_roll_back_record_history(registry):
 def test_unknown_version_names_the_known_ones(registry):
     from orchestration.lineage import ModelVersionHistory
 
-    defs, tracking, client = registry
+    defs, tracking, _ = registry
     history = ModelVersionHistory(defs.resources["warehouse"].client(), "ml")
     with pytest.raises(ValueError, match=r"no version '7'.*known versions: \[1, 2\]"):
         tracking.promote("m", "7", "typo", history)
