@@ -26,6 +26,7 @@ from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
 from ml.models.fallback import seasonal_naive_forecast
 from ml.serialization import decode, encode
+from ml.windows import time_index
 
 KNOWN_REALS = ["season_sin", "season_cos"]
 # pytorch-forecasting's own choices that Lightning warns about on every fit.
@@ -37,14 +38,6 @@ KNOWN_HARMLESS_WARNINGS = (
 )
 # Model hyper-parameters that are objects, rebuilt explicitly on load instead of serialised.
 OBJECT_HPARAMS = {"loss", "logging_metrics", "output_transformer"}
-
-
-def _period_alias(freq: str) -> str:
-    """Offset alias -> period alias whose ordinals count grid steps since 1970."""
-    for start, period in (("MS", "M"), ("QS", "Q"), ("YS", "Y"), ("AS", "Y")):
-        if freq.startswith(start):
-            return period
-    return freq
 
 
 @contextmanager
@@ -112,7 +105,7 @@ class TFTForecaster(Forecaster):
         spec = self.spec
         columns = ["series_id", "ts", "value", *self.training.feature_columns]
         data = frame[columns].copy()
-        data["time_idx"] = data["ts"].dt.to_period(_period_alias(spec.freq)).array.asi8
+        data["time_idx"] = time_index(data["ts"], spec.freq)
         phase = 2 * np.pi * (data["time_idx"] % spec.season_length) / spec.season_length
         data["season_sin"], data["season_cos"] = np.sin(phase), np.cos(phase)
         return data
