@@ -12,9 +12,11 @@ history up to its cutoff (the whole history, even when a model sees a bounded wi
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +45,7 @@ POINT_COLUMNS = [
 # A series needs a few periods before a cutoff to be forecast at all (models fall back below
 # their own minimum, but one or two points give no scale and no forecast worth scoring).
 MIN_HISTORY = 3
+log = logging.getLogger(__name__)
 
 
 class _Frozen(BaseModel):
@@ -56,6 +59,9 @@ class ModelChoice(_Frozen):
     preset: str = "small"
     max_history: int | None = Field(
         None, gt=0, description="most recent periods this model sees; overrides the backtest's"
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="preset fields replaced, e.g. {season_lengths: [24, 168]}"
     )
 
 
@@ -124,7 +130,9 @@ def run_backtest(
         for window in windows:
             started = time.perf_counter()
             parts.append(_score_candidate(candidate, window, spec))
-            seconds[candidate.name] += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            seconds[candidate.name] += elapsed
+            log.info("backtest %s at cutoff %s: %.1f s", candidate.name, window.cutoff, elapsed)
     points = pd.concat(parts, ignore_index=True)[POINT_COLUMNS]
     return BacktestResult(
         points=points,

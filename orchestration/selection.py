@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -30,6 +31,7 @@ class ChampionChoice:
     reason: str
     backtest_run_id: str
     max_history: int | None = None  # the history bound it was backtested with (None = all)
+    overrides: dict = field(default_factory=dict)  # preset fields replaced (create_forecaster)
 
 
 def read_champion_choice(warehouse, pipeline: PipelineSettings | str | None = None):
@@ -75,4 +77,5 @@ def champion_of(summary: pd.DataFrame, pipeline: PipelineSettings) -> ChampionCh
         reason=str(row["reason"]),
         backtest_run_id=str(newest),
         max_history=None if pd.isna(row["max_history"]) else int(row["max_history"]),
+        overrides=json.loads(row["overrides"]) if isinstance(row.get("overrides"), str) else {},
     )

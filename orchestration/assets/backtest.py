@@ -7,8 +7,10 @@ pipeline's forecast_schema): backtest_points (cutoff x series x step x model, ac
 p10/p50/p90) and backtest_summary (per model per run: metrics, rank, is_champion, reason).
 """
 
+import json
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 
 import dagster as dg
 import mlflow
@@ -80,6 +82,7 @@ SUMMARY_SCHEMA = pa.schema(
         ("n_series", pa.int64()),
         ("n_points", pa.int64()),
         ("max_history", pa.int64()),
+        ("overrides", pa.string()),
         ("fit_seconds", pa.float64()),
         ("cutoffs", pa.string()),
         ("reason", pa.string()),
@@ -126,9 +129,7 @@ def candidates(choices: list, max_history_statistical: int | None) -> list:
         statistical = not models[choice.name].supports_gpu
         bound = choice.max_history or (max_history_statistical if statistical else None)
 
-        def build(name=choice.name, preset=choice.preset):
-            return create_forecaster(name, preset)
-
+        build = partial(create_forecaster, choice.name, choice.preset, **choice.overrides)
         out.append(Candidate(choice.name, choice.preset, build, bound))
     return out
 
@@ -157,7 +158,8 @@ def backtests(
     spec = ForecastSpec(
         horizon=pipeline.horizon, freq=pipeline.freq, season_length=pipeline.season_length
     )
-    chosen = candidates(model_choices(config, pipeline), settings.max_history_statistical)
+    choices = model_choices(config, pipeline)
+    chosen = candidates(choices, settings.max_history_statistical)
     features = warehouse.client().read_table(*relation_of(FEATURES_MODEL)).to_pandas()
     context.log.info("Backtesting %s on %d cutoffs", [c.name for c in chosen], settings.cutoffs)
     result = run_backtest(features, spec, chosen, settings)
@@ -171,11 +173,12 @@ def backtests(
         "created_at": pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)),
     }
     bounds = {c.name: c.max_history for c in chosen}
+    overrides = {c.name: json.dumps(c.overrides, sort_keys=True) for c in choices}
     client = warehouse.client()
     with _mlflow_run(mlflow_tracking, pipeline, ids) as run:
         ids["mlflow_run_id"] = run.info.run_id
         points = points_table(result.points, ids)
-        board = summary_table(selection, result.cutoffs, bounds, ids)
+        board = summary_table(selection, result.cutoffs, bounds, overrides, ids)
         # Points first: the summary row is what readers (and the champion) go by.
         client.replace_partitions(pipeline.forecast_schema, POINTS_TABLE, points, ["pipeline"])
         client.replace_partitions(
@@ -205,11 +208,12 @@ def points_table(points: pd.DataFrame, ids: dict) -> pa.Table:
     )
 
 
-def summary_table(selection, cutoffs: list, bounds: dict, ids: dict) -> pa.Table:
+def summary_table(selection, cutoffs: list, bounds: dict, overrides: dict, ids: dict) -> pa.Table:
     board = selection.leaderboard.assign(**ids)
     board["selection_metric"] = selection.metric
     board["cutoffs"] = ",".join(str(c) for c in cutoffs)
     board["max_history"] = board["model"].map(bounds).astype("Int64")
+    board["overrides"] = board["model"].map(overrides)
     board["mape_note"] = np.where(
         board["n_zero_actuals"] > 0,
         board["n_zero_actuals"].astype(str) + " zero actual(s): MAPE undefined, use sMAPE or MASE",

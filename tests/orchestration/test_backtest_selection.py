@@ -36,7 +36,7 @@ def test_no_backtest_yet_says_what_to_materialize(warecast_home):
 
 def _summary(rows: list[dict]) -> pd.DataFrame:
     base = {"pipeline": "aus_retail", "preset": "small", "selection_metric": "mase"}
-    base |= {"reason": "r", "max_history": None}
+    base |= {"reason": "r", "max_history": None, "overrides": "{}"}
     return pd.DataFrame([{**base, **row} for row in rows])
 
 
@@ -48,12 +48,13 @@ def test_the_newest_run_decides():
             {"backtest_run_id": "new", "model": "tft", "is_champion": False, "mase": 1.2,
              "created_at": pd.Timestamp("2024-02-01")},
             {"backtest_run_id": "new", "model": "auto_ets", "is_champion": True, "mase": 0.9,
-             "created_at": pd.Timestamp("2024-02-01"), "max_history": 120},
+             "created_at": pd.Timestamp("2024-02-01"), "max_history": 120,
+             "overrides": '{"max_history": 96}'},
         ]
     )  # fmt: skip
     choice = champion_of(summary, load_pipeline("aus_retail"))
     assert (choice.model, choice.backtest_run_id, choice.value) == ("auto_ets", "new", 0.9)
-    assert choice.max_history == 120
+    assert choice.max_history == 120 and choice.overrides == {"max_history": 96}
 
 
 def test_a_champion_no_longer_configured_is_refused():
