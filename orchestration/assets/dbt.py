@@ -25,7 +25,6 @@ from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, current_target, load_pipeline
 
 FEATURES_MODEL = "fct_training_features"
-FEATURES_OUTPUT = f"marts__{FEATURES_MODEL}"
 FINGERPRINT_MODEL = "fct_feature_fingerprint"
 
 
@@ -105,14 +104,19 @@ def warecast_dbt_models(
     ml/trained_model stale when the feature data or the dbt code behind it changes.
     """
     held, waiting, fingerprinted = None, [], False
-    for event in dbt.cli(["build", "--vars", dbt_vars()], context=context).stream():
-        if _is_output_of(event, FEATURES_MODEL):
-            held = event
-        elif held is None:
-            yield event
-        else:
-            fingerprinted = fingerprinted or _is_output_of(event, FINGERPRINT_MODEL)
-            waiting.append(event)
+    try:
+        for event in dbt.cli(["build", "--vars", dbt_vars()], context=context).stream():
+            if _is_output_of(event, FEATURES_MODEL):
+                held = event
+            elif held is None:
+                yield event
+            else:
+                fingerprinted = fingerprinted or _is_output_of(event, FINGERPRINT_MODEL)
+                waiting.append(event)
+    except Exception:
+        # A later dbt node failed: still report what was built (without a data version).
+        yield from [held, *waiting] if held is not None else []
+        raise
     if held is None:
         return
     # Read once dbt has exited (DuckDB allows one process on the file), then yield in
