@@ -65,7 +65,9 @@ class Forecaster(ABC):
         raise NotImplementedError
 
     @abstractmethod
-    def fit(self, frame: pd.DataFrame, spec: ForecastSpec) -> FitReport: ...
+    def fit(self, frame: pd.DataFrame, spec: ForecastSpec, validate: bool = True) -> FitReport:
+        """Train. validate=False skips forecasting the held-out horizon for the report (its
+        metrics are then NaN): a backtest that scores the model itself saves that time."""
 
     @abstractmethod
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:

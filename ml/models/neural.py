@@ -25,7 +25,7 @@ from ml.errors import ArtifactError, InvalidInputError
 from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
 from ml.models.fallback import seasonal_naive_forecast
-from ml.models.report import forecast_frame, holdout_report
+from ml.models.report import forecast_frame, holdout_report, unvalidated_report
 from ml.windows import SeriesScaler, SeriesTensors, WindowStarts, season_features
 
 _QUANTILES = torch.tensor(QUANTILES)
@@ -119,7 +119,7 @@ class TensorPathForecaster(Forecaster):
         raise NotImplementedError
 
     # --- training ----------------------------------------------------------------------------
-    def fit(self, frame: pd.DataFrame, spec: ForecastSpec) -> FitReport:
+    def fit(self, frame: pd.DataFrame, spec: ForecastSpec, validate: bool = True) -> FitReport:
         cfg = self.config
         clean = drop_leading_nulls(validate_training_frame(frame, spec.freq))
         pl.seed_everything(cfg.seed, verbose=False)
@@ -150,6 +150,8 @@ class TensorPathForecaster(Forecaster):
         self.trained_world_size = trainer.world_size  # processes that trained (DDP: > 1)
         self.net = self.net.cpu().eval()
         n_samples = cfg.batch_size * cfg.batches_per_epoch * trainer.current_epoch
+        if not validate:
+            return unvalidated_report(clean, seconds, n_samples, cfg.max_epochs)
         return holdout_report(clean, spec, self._forecast, seconds, n_samples, cfg.max_epochs)
 
     def _trainer(self):

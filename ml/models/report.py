@@ -48,6 +48,27 @@ def split_holdout(frame: pd.DataFrame, horizon: int) -> tuple[pd.DataFrame, pd.D
     return history, held_out
 
 
+def unvalidated_report(
+    frame: pd.DataFrame, seconds: float, n_samples: int, epochs: int
+) -> FitReport:
+    """The report of fit(validate=False): training facts, NaN validation metrics."""
+    nan = float("nan")
+    return FitReport(
+        train_seconds=seconds,
+        n_series=frame["series_id"].nunique(),
+        n_train_samples=int(n_samples),
+        epochs=int(epochs),
+        val_mae=nan,
+        val_mase=nan,
+        val_coverage_80=nan,
+        val_pinball=nan,
+        baseline_val_mase=nan,
+        validation_forecasts=pd.DataFrame(
+            columns=["series_id", "target_ts", "actual", "p10", "p50", "p90"]
+        ),
+    )
+
+
 def holdout_report(
     frame: pd.DataFrame,
     spec: ForecastSpec,

@@ -25,6 +25,7 @@ from ml.evaluation import coverage, mae, mase, pinball
 from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
 from ml.models.fallback import seasonal_naive_forecast
+from ml.models.report import unvalidated_report
 from ml.serialization import decode, encode
 from ml.windows import time_index
 
@@ -90,9 +91,9 @@ class TFTForecaster(Forecaster):
         self._dataset_parameters: dict | None = None
 
     # --- public API ----------------------------------------------------------------------------
-    def fit(self, frame: pd.DataFrame, spec: ForecastSpec) -> FitReport:
+    def fit(self, frame: pd.DataFrame, spec: ForecastSpec, validate: bool = True) -> FitReport:
         clean = validate_training_frame(frame, spec.freq, self.training.feature_columns)
-        return self._fit(drop_leading_nulls(clean), spec)
+        return self._fit(drop_leading_nulls(clean), spec, validate)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self._model is None or self.spec is None:
@@ -174,7 +175,7 @@ class TFTForecaster(Forecaster):
         )
 
     # --- training ----------------------------------------------------------------------------
-    def _fit(self, frame: pd.DataFrame, spec: ForecastSpec) -> FitReport:
+    def _fit(self, frame: pd.DataFrame, spec: ForecastSpec, validate: bool = True) -> FitReport:
         import lightning.pytorch as pl
 
         pl.seed_everything(self.training.seed, verbose=False)
@@ -199,6 +200,8 @@ class TFTForecaster(Forecaster):
             trainer.fit(self._model, train_dataloaders=loader)
         seconds = time.perf_counter() - started
         self._model.eval()
+        if not validate:
+            return unvalidated_report(frame, seconds, len(dataset), trainer.current_epoch)
         validation = self._validation_forecasts(frame, data)
         return self._report(frame, validation, seconds, len(dataset), trainer.current_epoch)
 

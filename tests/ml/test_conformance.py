@@ -98,3 +98,13 @@ def test_tampered_artifacts_fail_closed(fitted, tmp_path):
         weights.write_bytes(weights.read_bytes()[:200])
         with pytest.raises(ArtifactError):
             load_forecaster(tmp_path / "weights")
+
+
+@pytest.mark.parametrize("name", ["seasonal_naive", "lstm"])
+def test_fit_without_validation_still_forecasts(name, history):
+    model = create_forecaster(name, "tiny")
+    report = model.fit(history, SPEC, validate=False)
+    assert np.isnan(report.val_mase) and report.validation_forecasts.empty
+    assert report.n_series == history["series_id"].nunique()
+    forecast = model.predict(history)
+    assert len(forecast) == history["series_id"].nunique() * SPEC.horizon
