@@ -252,6 +252,8 @@ def summarize(points: pd.DataFrame, fit_seconds: dict[str, float] | None = None)
                 "n_series": int(points.loc[index, "series_id"].nunique()),
                 "n_points": len(index),
                 **summarize_scores(scores.loc[index]),
+                # Rows a model handed to its seasonal-naive fallback (series too short for it).
+                "share_fallback": float((points.loc[index, "method"] != model).mean()),
                 "fit_seconds": float((fit_seconds or {}).get(model, np.nan)),
             }
         )

@@ -78,6 +78,7 @@ SUMMARY_SCHEMA = pa.schema(
         *METRIC_FIELDS,
         ("mape_note", pa.string()),
         ("n_zero_actuals", pa.int64()),
+        ("share_fallback", pa.float64()),
         ("n_cutoffs", pa.int64()),
         ("n_series", pa.int64()),
         ("n_points", pa.int64()),
@@ -129,7 +130,10 @@ def candidates(choices: list, max_history_statistical: int | None) -> list:
         statistical = not models[choice.name].supports_gpu
         bound = choice.max_history or (max_history_statistical if statistical else None)
 
-        build = partial(create_forecaster, choice.name, choice.preset, **choice.overrides)
+        # The bound is also the model's own max_history, so its preset cannot cut deeper.
+        overrides = {"max_history": bound} if statistical and bound else {}
+        overrides |= choice.overrides
+        build = partial(create_forecaster, choice.name, choice.preset, **overrides)
         out.append(Candidate(choice.name, choice.preset, build, bound))
     return out
 

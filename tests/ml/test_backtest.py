@@ -91,6 +91,7 @@ def test_every_model_is_scored_on_the_same_cutoffs_with_actuals_beside():
     offset = pd.DateOffset(months=4)
     assert (points["target_ts"] <= points["cutoff"] + offset).all()
     assert list(result.summary["model"]) == ["auto_ets", "seasonal_naive"]
+    assert (result.summary["share_fallback"] == 0).all()
 
 
 def test_the_model_never_sees_data_after_its_cutoff():
@@ -141,9 +142,11 @@ def test_metrics_against_numbers_worked_by_hand():
             "p50": [12.0, 25.0, 5.0],
             "p90": [13.0, 30.0, 9.0],
             "scale": [2.0, 2.0, 0.0],
+            "method": ["m", "m", "seasonal_naive_fallback"],
         }
     )
     row = summarize(points).iloc[0]
+    assert row["share_fallback"] == pytest.approx(1 / 3)
     assert row["mae"] == pytest.approx((2 + 5 + 0) / 3)
     assert row["rmse"] == pytest.approx(math.sqrt((4 + 25 + 0) / 3))
     assert row["mape"] == pytest.approx((20 + 25 + 0) / 3)
@@ -170,6 +173,7 @@ def test_mape_is_null_not_partial_when_an_actual_is_zero():
             "p50": [0.0, 2.0],
             "p90": [1.0, 5.0],
             "scale": [1.0, 1.0],
+            "method": "m",
         }
     )
     row = summarize(points).iloc[0]

@@ -61,6 +61,7 @@ select
     cast(latest.pinball_p90 as {{ type_double() }}) as pinball_p90,
     cast(latest.pinball_mean as {{ type_double() }}) as pinball_mean,
     cast(latest.coverage_80 as {{ type_double() }}) as coverage_80,
+    cast(latest.share_fallback as {{ type_double() }}) as share_fallback,
     cast(latest.n_cutoffs as integer) as n_cutoffs,
     cast(latest.n_series as integer) as n_series,
     cast(latest.n_points as bigint) as n_points,
