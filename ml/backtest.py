@@ -94,6 +94,7 @@ class Candidate:
     preset: str
     build: Callable[[], Forecaster]
     max_history: int | None = None
+    overrides: dict = field(default_factory=dict)  # what build() passes over the preset
 
 
 @dataclass

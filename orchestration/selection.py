@@ -31,7 +31,8 @@ class ChampionChoice:
     reason: str
     backtest_run_id: str
     max_history: int | None = None  # the history bound it was backtested with (None = all)
-    overrides: dict = field(default_factory=dict)  # preset fields replaced (create_forecaster)
+    # Everything the backtest passed over the preset: create_forecaster(model, preset, **overrides)
+    overrides: dict = field(default_factory=dict)
 
 
 def read_champion_choice(warehouse, pipeline: PipelineSettings | str | None = None):

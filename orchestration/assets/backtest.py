@@ -134,7 +134,7 @@ def candidates(choices: list, max_history_statistical: int | None) -> list:
         overrides = {"max_history": bound} if statistical and bound else {}
         overrides |= choice.overrides
         build = partial(create_forecaster, choice.name, choice.preset, **overrides)
-        out.append(Candidate(choice.name, choice.preset, build, bound))
+        out.append(Candidate(choice.name, choice.preset, build, bound, overrides))
     return out
 
 
@@ -162,8 +162,7 @@ def backtests(
     spec = ForecastSpec(
         horizon=pipeline.horizon, freq=pipeline.freq, season_length=pipeline.season_length
     )
-    choices = model_choices(config, pipeline)
-    chosen = candidates(choices, settings.max_history_statistical)
+    chosen = candidates(model_choices(config, pipeline), settings.max_history_statistical)
     features = warehouse.client().read_table(*relation_of(FEATURES_MODEL)).to_pandas()
     context.log.info("Backtesting %s on %d cutoffs", [c.name for c in chosen], settings.cutoffs)
     result = run_backtest(features, spec, chosen, settings)
@@ -177,7 +176,7 @@ def backtests(
         "created_at": pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)),
     }
     bounds = {c.name: c.max_history for c in chosen}
-    overrides = {c.name: json.dumps(c.overrides, sort_keys=True) for c in choices}
+    overrides = {c.name: json.dumps(c.overrides, sort_keys=True) for c in chosen}
     client = warehouse.client()
     with _mlflow_run(mlflow_tracking, pipeline, ids) as run:
         ids["mlflow_run_id"] = run.info.run_id

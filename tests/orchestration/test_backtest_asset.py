@@ -6,6 +6,8 @@ champion read back must all agree with numbers recomputed here from the written 
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import mlflow
 import numpy as np
@@ -124,6 +126,10 @@ def _assert_summary(summary: pd.DataFrame, names: list[str]) -> pd.Series:
     assert champion["mase"] == summary["mase"].min() and champion["rank"] == 1
     assert champion["reason"].startswith(f"{champion['model']} won on mase")
     assert summary["n_points"].eq(CUTOFFS * N_SERIES * HORIZON).all()
+    # Statistical models are bounded by backtest.max_history_statistical (aus_retail: 120).
+    overrides = summary.set_index("model")["overrides"].map(json.loads)
+    assert overrides["auto_ets"] == {"max_history": 120}
+    assert overrides.get("tft", {}) == {}
     return champion
 
 
