@@ -208,7 +208,8 @@ def _score_candidate(candidate: Candidate, window: _Window, spec: ForecastSpec) 
         history = history.groupby("series_id", sort=False).tail(candidate.max_history)
     model = candidate.build()
     try:
-        model.fit(history, spec)
+        # validate=False: the backtest scores the model itself; no held-out report is needed.
+        model.fit(history, spec, validate=False)
         forecast = model.predict(history)
     except Exception as error:
         raise RuntimeError(

@@ -45,9 +45,9 @@ class Recording(Forecaster):
     def __init__(self, inner: Forecaster, seen: list):
         self.inner, self.seen = inner, seen
 
-    def fit(self, frame, spec):
+    def fit(self, frame, spec, validate=True):
         self.seen.append(("fit", frame["ts"].max()))
-        return self.inner.fit(frame, spec)
+        return self.inner.fit(frame, spec, validate)
 
     def predict(self, frame):
         self.seen.append(("predict", frame["ts"].max()))
