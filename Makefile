@@ -50,12 +50,17 @@ format: $(STAMP)
 clean:
 	rm -rf $(WARECAST_HOME) dbt_project/target dbt_project/logs
 
-# benchmarks/io.py: warecast's warehouse I/O vs the usual paths (docs/benchmarks.md). `bench` is
-# the full 8.76M-row run (~25 min on 2 cores); `bench-smoke` keeps the script working in CI
-# (--small, under a minute) and never asserts timings.
-.PHONY: bench bench-smoke
+# benchmarks/ (docs/benchmarks.md): io.py compares warecast's warehouse I/O with the usual paths
+# (`bench` is the full 8.76M-row run, ~25 min on 2 cores); data_path.py compares the training
+# data path with pytorch-forecasting's loader. `bench-smoke` keeps both scripts working in CI
+# (small sizes, about a minute) and never asserts timings.
+.PHONY: bench bench-data-path bench-smoke
 bench: $(STAMP)
 	$(BIN)/python benchmarks/io.py
 
+bench-data-path: $(STAMP)
+	$(BIN)/python benchmarks/data_path.py
+
 bench-smoke: $(STAMP)
 	$(BIN)/python benchmarks/io.py --small
+	$(BIN)/python benchmarks/data_path.py --series 20 --hours 240

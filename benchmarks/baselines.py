@@ -97,7 +97,7 @@ def forecast_rows(n_series: int, horizon: int) -> pa.Table:
             "p50": p50,
             "p90": p50 + spread,
             "method": np.full(n, "tft"),
-            "model_name": np.full(n, "warecast_tft"),
+            "model_name": np.full(n, "warecast_forecaster"),
             "model_version": np.full(n, "7"),
             "mlflow_run_id": np.full(n, "0123456789abcdef0123456789abcdef"),
             "created_at": np.full(n, np.datetime64("2025-01-01T00:05:00", "us")),

@@ -29,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
         help="aus_retail | synthetic | current (keep raw.observations, e.g. after `load`)",
     )
     run.add_argument("--max-series", type=int, help="only the first N series (quick trials)")
-    run.add_argument("--model-preset", help="model preset from ml/presets/tft.yaml")
+    run.add_argument(
+        "--model-preset", help="preset for the champion family (ml/presets/<family>.yaml)"
+    )
     run.add_argument("--max-epochs", type=int)
     run.add_argument("--no-progress", action="store_true", help="hide the training progress bar")
 

@@ -78,8 +78,7 @@ class PipelineSettings(BaseModel):
     freq: str = Field(description="pandas offset alias of the grid, e.g. MS or h")
     horizon: int = Field(gt=0)
     season_length: int = Field(gt=0)
-    model_preset: str
-    model_name: str = "warecast_tft"
+    model_name: str = "warecast_forecaster"
     forecast_schema: str = "ml"
     dbt_vars: dict = Field(default_factory=dict)
     # Issue 5: the models the backtest compares and how (ml/backtest.py, docs/evaluation.md).

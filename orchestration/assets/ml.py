@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 from dagster_dbt import get_asset_key_for_model
 
+from orchestration.assets.backtest import BACKTESTS_KEY
 from orchestration.assets.dbt import (
     FEATURES_MODEL,
     FINGERPRINT_MODEL,
@@ -28,6 +29,7 @@ from orchestration.lineage import (
     utc_now,
 )
 from orchestration.resources import WarehouseResource
+from orchestration.selection import ChampionChoice, read_champion_choice
 from orchestration.settings import PipelineSettings, current_target, load_pipeline
 from orchestration.tracking import MlflowTracking, RegisteredModel
 
@@ -39,12 +41,12 @@ FORECASTS_KEY = dg.AssetKey(["ml", "forecasts"])
 FORECAST_TABLE = "forecasts"
 # A re-run rewrites exactly these partitions, so forecasts are never duplicated.
 FORECAST_PARTITION = ["series_id", "model_name", "forecast_origin"]
-BACKTEST_METRIC = "val_mase"
 
 
 class TrainConfig(dg.Config):
-    model_preset: str | None = None  # default: the pipeline's preset (orchestration/pipelines.yaml)
-    max_epochs: int | None = None
+    # Overrides for the champion family chosen by ml/backtests (orchestration/pipelines.yaml).
+    model_preset: str | None = None  # e.g. "tiny" in tests; default: the preset it won with
+    max_epochs: int | None = None  # neural families only
     progress_bar: bool = True
 
 
@@ -52,30 +54,33 @@ def read_features(warehouse: WarehouseResource) -> pd.DataFrame:
     return warehouse.client().read_table(*relation_of(FEATURES_MODEL)).to_pandas()
 
 
-def build_forecaster(pipeline: PipelineSettings, config: TrainConfig):
-    """(forecaster, params to log): the one place the model family is chosen (issue 5 swaps it)."""
-    from ml.config import ForecastSpec, load_preset
-    from ml.models.tft import TFTForecaster
+def build_forecaster(pipeline: PipelineSettings, config: TrainConfig, choice: ChampionChoice):
+    """(forecaster, spec, params to log): the backtest's champion family, to train on all data."""
+    from ml.config import ForecastSpec
+    from ml.models import create_forecaster, registry
 
-    preset = config.model_preset or pipeline.model_preset
-    arch, training = load_preset(preset)
-    if config.max_epochs:
-        training = training.model_copy(update={"max_epochs": config.max_epochs})
+    preset = config.model_preset or choice.preset
+    overrides = dict(choice.overrides)
+    # Neural families train with Lightning; statistical ones have no epochs or progress bar.
+    if registry()[choice.model].supports_gpu:
+        overrides["progress_bar"] = config.progress_bar
+        if config.max_epochs:
+            overrides["max_epochs"] = config.max_epochs
     spec = ForecastSpec(
         horizon=pipeline.horizon, freq=pipeline.freq, season_length=pipeline.season_length
     )
     params = {
+        "model": choice.model,
         "preset": preset,
+        **{f"override.{k}": v for k, v in overrides.items()},
         **{f"spec.{k}": v for k, v in spec.model_dump().items()},
-        **{f"arch.{k}": v for k, v in arch.model_dump().items()},
-        **{f"training.{k}": v for k, v in training.model_dump().items()},
     }
-    return TFTForecaster(arch, training, progress_bar=config.progress_bar), spec, params
+    return create_forecaster(choice.model, preset, **overrides), spec, params
 
 
 @dg.asset(
     key=TRAINED_KEY,
-    deps=[FEATURES_KEY, FINGERPRINT_KEY],
+    deps=[FEATURES_KEY, FINGERPRINT_KEY, BACKTESTS_KEY],
     group_name="ml",
     kinds={"pytorch", "mlflow"},
 )
@@ -85,13 +90,16 @@ def trained_model(
     warehouse: WarehouseResource,
     mlflow_tracking: MlflowTracking,
 ) -> dg.MaterializeResult:
-    """A forecaster trained on the feature mart, registered in MLflow with its data lineage."""
+    """The backtest's champion family trained on the whole feature mart, registered in MLflow
+    with its data lineage and promoted to @champion with the backtest's reason."""
     from ml.evaluation import plot_forecast_vs_actual
 
     pipeline = load_pipeline()
     history = read_features(warehouse)
     data = feature_data_version(warehouse)
-    forecaster, spec, params = build_forecaster(pipeline, config)
+    choice = read_champion_choice(warehouse, pipeline)
+    context.log.info("Training the backtest champion: %s", choice.reason)
+    forecaster, spec, params = build_forecaster(pipeline, config, choice)
     report = forecaster.fit(history, spec)
     metrics = report.metrics()
     lineage = VersionLineage(
@@ -103,8 +111,8 @@ def trained_model(
         dbt_checksum=data.dbt_checksum,
         git_commit=git_commit(),
         dagster_run_id=context.run_id,
-        backtest_metric_name=BACKTEST_METRIC,
-        backtest_metric=metrics.get(BACKTEST_METRIC),
+        backtest_metric_name=choice.metric,
+        backtest_metric=choice.value,
     )
     tags = {k: v for k, v in lineage.as_tags().items() if k != "mlflow_run_id"}
     registered = mlflow_tracking.log_training(
@@ -118,7 +126,13 @@ def trained_model(
             **params,
         },
         metrics=metrics,
-        tags={**tags, "pipeline": pipeline.name},
+        tags={
+            **tags,
+            "pipeline": pipeline.name,
+            "model_family": choice.model,
+            "backtest_run_id": choice.backtest_run_id,
+            "champion_reason": choice.reason,
+        },
         figure=plot_forecast_vs_actual(history, report.validation_forecasts),
         validation_forecasts=report.validation_forecasts,
     )
@@ -129,8 +143,8 @@ def trained_model(
     history_table.record(
         registered.name, registered.version, "registered", "trained", version_lineage
     )
-    # Issue-5 champion selection will decide this; until then the newest version serves.
-    mlflow_tracking.promote(registered.name, registered.version, "newest version", history_table)
+    # The backtest chose this family on shared cutoffs; its refit on all data now serves.
+    mlflow_tracking.promote(registered.name, registered.version, choice.reason, history_table)
     context.log.info("Registered %s version %s", registered.name, registered.version)
     return dg.MaterializeResult(
         metadata={
@@ -138,6 +152,8 @@ def trained_model(
             "model_version": registered.version,
             "mlflow_run_id": registered.run_id,
             "feature_data_version": data.data_version,
+            "model_family": choice.model,
+            "champion_reason": choice.reason,
             "series": report.n_series,
             **{k: float(v) for k, v in metrics.items()},
         }

@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 
 from ml.synthetic import generate_server_metrics
+from tests.run_configs import TINY_BACKTEST, TINY_TRAINING
 
 N_SERIES, N_HOURS, CUT, HORIZON = 4, 336, 252, 48
-MODEL = "warecast_tft"
+MODEL = "warecast_forecaster"
 TRAINED = dg.AssetKey(["ml", "trained_model"])
 FEATURES = dg.AssetKey(["marts", "fct_training_features"])
 FINGERPRINT = dg.AssetKey(["marts", "fct_feature_fingerprint"])
@@ -28,7 +29,7 @@ MARTS = [
     for name in ("fct_forecast_lineage", "fct_forecasts_latest", "fct_forecast_vs_actual")
 ]
 MONITORS = [dg.AssetKey(["ml", "drift"]), dg.AssetKey(["ml", "forecast_accuracy"])]
-TINY = {"config": {"model_preset": "tiny", "progress_bar": False}}
+TINY = TINY_TRAINING
 
 # What a BI user runs to trace a forecast (docs/lineage.md): one row, every link.
 TRACE_SQL = """
@@ -94,7 +95,10 @@ def test_lineage_and_day_n(target, request, warecast_home, monkeypatch, tmp_path
     with dg.instance_for_test() as instance:
         raw = _parquet(scenario["history"], tmp_path / "history.parquet")
         first = _materialize(
-            defs, instance, MARTS + MONITORS, {"raw__observations": raw, "ml__trained_model": TINY}
+            defs,
+            instance,
+            MARTS + MONITORS,
+            {"raw__observations": raw, "ml__backtests": TINY_BACKTEST, "ml__trained_model": TINY},
         )
         _assert_traceable(defs, instance, first)
         _assert_sensors(defs, instance, expect_request=False)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from ml.datasets import load_aus_retail
+from tests.run_configs import TINY_BACKTEST, TINY_TRAINING
 
 N_SERIES, HORIZON = 8, 24
 
@@ -67,7 +68,8 @@ def test_whole_graph(target, request, warecast_home, tmp_path, demo_subset):
         {
             "ops": {
                 "raw__observations": {"config": _raw_config(history)},
-                "ml__trained_model": {"config": {"model_preset": "tiny", "progress_bar": False}},
+                "ml__backtests": TINY_BACKTEST,
+                "ml__trained_model": TINY_TRAINING,
             }
         },
     )
@@ -101,7 +103,7 @@ def test_whole_graph(target, request, warecast_home, tmp_path, demo_subset):
     # The held-back months arrive; features and marts are rebuilt, the model is not retrained.
     full = _write_parquet(demo_subset, tmp_path / "full.parquet")
     dbt_and_raw = dg.AssetSelection.all() - dg.AssetSelection.keys(
-        dg.AssetKey(["ml", "trained_model"]), forecast_key
+        dg.AssetKey(["ml", "backtests"]), dg.AssetKey(["ml", "trained_model"]), forecast_key
     )
     keys = list(dbt_and_raw.resolve(defs.resolve_asset_graph()))
     assert _run(defs, {"ops": {"raw__observations": {"config": _raw_config(full)}}}, keys).success
@@ -129,5 +131,5 @@ def _assert_tracked(run_id: str, version: str, dagster_run_id: str) -> None:
     assert run.data.tags["dagster_run_id"] == dagster_run_id
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert "forecast_vs_actual.png" in artifacts
-    champion = client.get_model_version_by_alias("warecast_tft", "champion")
+    champion = client.get_model_version_by_alias("warecast_forecaster", "champion")
     assert str(champion.version) == version and champion.run_id == run_id

@@ -14,11 +14,19 @@ def _parents(graph, key: list[str]) -> set[str]:
 def test_graph_runs_from_raw_to_forecast_marts():
     graph = build_definitions("duckdb").resolve_asset_graph()
     assert _parents(graph, ["staging", "stg_raw__observations"]) == {"raw/observations"}
-    assert _parents(graph, ["ml", "trained_model"]) == {"marts/fct_training_features"}
+    assert _parents(graph, ["ml", "backtests"]) == {"marts/fct_training_features"}
+    # The fingerprint view gives the feature data version each model and forecast records.
+    assert _parents(graph, ["ml", "trained_model"]) == {
+        "marts/fct_training_features",
+        "marts/fct_feature_fingerprint",
+        "ml/backtests",
+    }
     assert _parents(graph, ["ml", "forecasts"]) == {
         "ml/trained_model",
         "marts/fct_training_features",
+        "marts/fct_feature_fingerprint",
     }
+    assert "ml/backtests" in _parents(graph, ["marts", "fct_model_leaderboard"])
     assert _parents(graph, ["marts", "fct_forecasts_latest"]) == {"ml/forecasts"}
     assert "ml/forecasts" in _parents(graph, ["marts", "fct_forecast_vs_actual"])
 

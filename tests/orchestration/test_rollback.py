@@ -42,7 +42,7 @@ def test_promote_and_roll_back_record_history(registry):
     assert list(rows["event"]) == ["promoted", "rolled_back"]
     assert list(rows["feature_data_version"]) == ["dv2", "dv1"]
 
-    with pytest.raises(SystemExit, match="publishes model 'warecast_tft', not 'm'"):
+    with pytest.raises(SystemExit, match="publishes model 'warecast_forecaster', not 'm'"):
         rollback(defs, None, "m", "1")
 
 

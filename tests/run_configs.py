@@ -1,0 +1,6 @@
+"""Run-config fragments the whole-graph tests share: small, deterministic, fast."""
+
+# The backtest runs for real on one cutoff; its only candidate, the tiny TFT, becomes the
+# champion, so a test knows which family serves the forecasts (method = "tft").
+TINY_BACKTEST = {"config": {"models": ["tft:tiny"], "cutoffs": 1}}
+TINY_TRAINING = {"config": {"model_preset": "tiny", "progress_bar": False}}
