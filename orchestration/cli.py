@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--model-preset", help="preset for the champion family (ml/presets/<family>.yaml)"
     )
+    run.add_argument(
+        "--models",
+        help="comma-separated models to backtest, name or name:preset (default: the pipeline's)",
+    )
+    run.add_argument("--cutoffs", type=int, help="backtest origins (default: the pipeline's)")
     run.add_argument("--max-epochs", type=int)
     run.add_argument("--no-progress", action="store_true", help="hide the training progress bar")
 
@@ -75,10 +80,17 @@ def _run_config(args: argparse.Namespace) -> dict:
         train["model_preset"] = args.model_preset
     if args.max_epochs:
         train["max_epochs"] = args.max_epochs
-    return {
-        "ops": {"raw__observations": {"config": raw}, "ml__trained_model": {"config": train}},
-        **QUIET_LOGS,
+    backtest = {}
+    if args.models:
+        backtest["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.cutoffs:
+        backtest["cutoffs"] = args.cutoffs
+    ops = {
+        "raw__observations": {"config": raw},
+        "ml__backtests": {"config": backtest},
+        "ml__trained_model": {"config": train},
     }
+    return {"ops": ops, **QUIET_LOGS}
 
 
 def _load_config(args: argparse.Namespace) -> dict:

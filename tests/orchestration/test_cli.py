@@ -48,3 +48,16 @@ def test_load_missing_column_keeps_previous_raw(warecast_home, tmp_path, capsys)
     assert main(["load", str(bad)]) == 1
     assert "--series-id" in capsys.readouterr().err
     assert _raw()["series_id"].tolist() == ["A"]
+
+
+def test_run_flags_reach_the_backtest_and_training_steps():
+    from orchestration.cli import _parser, _run_config
+
+    args = _parser().parse_args(
+        ["run", "--models", "seasonal_naive, tft:tiny", "--cutoffs", "1", "--model-preset", "tiny"]
+    )
+    ops = _run_config(args)["ops"]
+    expected = {"models": ["seasonal_naive", "tft:tiny"], "cutoffs": 1}
+    assert ops["ml__backtests"]["config"] == expected
+    assert ops["ml__trained_model"]["config"]["model_preset"] == "tiny"
+    assert _run_config(_parser().parse_args(["run"]))["ops"]["ml__backtests"]["config"] == {}
