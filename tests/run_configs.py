@@ -4,3 +4,8 @@
 # champion, so a test knows which family serves the forecasts (method = "tft").
 TINY_BACKTEST = {"config": {"models": ["tft:tiny"], "cutoffs": 1}}
 TINY_TRAINING = {"config": {"model_preset": "tiny", "progress_bar": False}}
+
+# A real comparison: the champion is whichever wins on the cutoff, and the test reads it back.
+COMPARED_BACKTEST = {
+    "config": {"models": ["seasonal_naive:tiny", "auto_ets:tiny", "tft:tiny"], "cutoffs": 1}
+}

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ml.datasets import load_aus_retail
-from tests.run_configs import TINY_BACKTEST, TINY_TRAINING
+from tests.run_configs import COMPARED_BACKTEST, TINY_TRAINING
 
 N_SERIES, HORIZON = 8, 24
 
@@ -68,7 +68,7 @@ def test_whole_graph(target, request, warecast_home, tmp_path, demo_subset):
         {
             "ops": {
                 "raw__observations": {"config": _raw_config(history)},
-                "ml__backtests": TINY_BACKTEST,
+                "ml__backtests": COMPARED_BACKTEST,
                 "ml__trained_model": TINY_TRAINING,
             }
         },
@@ -86,6 +86,12 @@ def test_whole_graph(target, request, warecast_home, tmp_path, demo_subset):
     assert forecasts[lineage].notna().all().all()
     assert set(forecasts["dagster_run_id"]) == {result.run_id}
     trained = result.asset_materializations_for_node("ml__trained_model")[0].metadata
+    # The family serving the forecasts is the one the backtest ranked first.
+    summary = _query(defs, "ml", "backtest_summary")
+    champion = summary.loc[summary["is_champion"].astype(bool), "model"]
+    assert list(champion) == [trained["model_family"].value]
+    assert set(summary["model"]) == {"seasonal_naive", "auto_ets", "tft"}
+    assert set(forecasts["method"]) <= {trained["model_family"].value, "seasonal_naive_fallback"}
     assert set(forecasts["model_version"]) == {trained["model_version"].value}
     assert set(forecasts["mlflow_run_id"]) == {trained["mlflow_run_id"].value}
 
