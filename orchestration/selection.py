@@ -64,11 +64,14 @@ def champion_of(summary: pd.DataFrame, pipeline: PipelineSettings) -> ChampionCh
             f"Backtest {newest} has {len(champion)} champion rows (expected 1); re-run it."
         )
     row = champion.iloc[0]
-    configured = {m.name for m in pipeline.models}
-    if row["model"] not in configured:
+    # A run may backtest other models than pipelines.yaml lists (`warecast run --models`):
+    # its champion serves as long as warecast can still build that family.
+    from ml.models import MODELS
+
+    if row["model"] not in MODELS:
         raise ChampionNotFoundError(
-            f"The newest backtest's champion {row['model']!r} is no longer among the pipeline's "
-            f"models {sorted(configured)}: re-materialize ml/backtests."
+            f"The newest backtest's champion {row['model']!r} is not a registered model "
+            f"({sorted(MODELS)}): re-materialize ml/backtests."
         )
     return ChampionChoice(
         model=str(row["model"]),

@@ -57,12 +57,21 @@ def test_the_newest_run_decides():
     assert choice.max_history == 120 and choice.overrides == {"max_history": 96}
 
 
-def test_a_champion_no_longer_configured_is_refused():
+def test_a_champion_that_is_not_a_registered_model_is_refused():
     summary = _summary(
-        [{"backtest_run_id": "x", "model": "informer", "is_champion": True, "mase": 0.1,
+        [{"backtest_run_id": "x", "model": "prophet", "is_champion": True, "mase": 0.1,
           "created_at": pd.Timestamp("2024-01-01")}]
     )  # fmt: skip
-    with pytest.raises(ChampionNotFoundError, match="no longer among the pipeline's models"):
+    with pytest.raises(ChampionNotFoundError, match="not a registered model"):
         champion_of(summary, load_pipeline("aus_retail"))
     with pytest.raises(ChampionNotFoundError, match="no backtest of pipeline"):
         champion_of(summary, load_pipeline("server_metrics_hourly"))
+
+
+def test_a_champion_from_a_models_override_serves():
+    """`warecast run --models ...` may pick a family pipelines.yaml does not list."""
+    summary = _summary(
+        [{"backtest_run_id": "x", "model": "mstl", "is_champion": True, "mase": 0.1,
+          "created_at": pd.Timestamp("2024-01-01")}]
+    )  # fmt: skip
+    assert champion_of(summary, load_pipeline("aus_retail")).model == "mstl"
