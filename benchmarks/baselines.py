@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 ARRAY_COLUMNS = (
     "value",
@@ -55,9 +56,21 @@ def obvious_feature_sql(source: str, short_window: int, season_length: int) -> s
 
 
 def arrays_from_arrow(table: pa.Table) -> np.ndarray:
-    """warecast's hand-off to training: one float64 matrix, columns in ARRAY_COLUMNS order."""
-    columns = [table.column(name).to_numpy(zero_copy_only=False) for name in ARRAY_COLUMNS]
-    return np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+    """warecast's hand-off to training: one float64 matrix, columns in ARRAY_COLUMNS order.
+
+    Column-major, filled chunk by chunk (nulls become NaN): each write is contiguous and no
+    combined copy of the table is made. A row-major `column_stack` of the same columns took
+    6.5 s instead of 0.5 s on 8.76M rows.
+    """
+    out = np.empty((table.num_rows, len(ARRAY_COLUMNS)), dtype=np.float64, order="F")
+    for j, name in enumerate(ARRAY_COLUMNS):
+        offset = 0
+        for chunk in table.column(name).chunks:
+            if chunk.null_count:
+                chunk = pc.fill_null(chunk.cast(pa.float64()), np.nan)
+            out[offset : offset + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
+            offset += len(chunk)
+    return out
 
 
 def arrays_from_pandas(frame: pd.DataFrame) -> np.ndarray:
@@ -78,11 +91,11 @@ def to_sql(frame: pd.DataFrame, table: str, schema: str, con) -> None:
         frame.to_sql(table, con, schema=schema, if_exists="replace", index=False)
 
 
-def forecast_rows(n_series: int, horizon: int) -> pa.Table:
+def forecast_rows(n_series: int, horizon: int, origin_day: int = 1) -> pa.Table:
     """n_series x horizon forecast rows with p10/p50/p90 and the lineage columns."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(origin_day)
     n = n_series * horizon
-    origin = np.datetime64("2025-01-01T00:00:00", "us")
+    origin = np.datetime64(f"2025-01-{origin_day:02d}T00:00:00", "us")
     steps = np.tile(np.arange(1, horizon + 1), n_series)
     p50 = rng.normal(50, 10, n)
     spread = np.abs(rng.normal(5, 1, n))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import ClassVar
 
@@ -215,19 +215,9 @@ class Warehouse(ABC):
     # --- writes ------------------------------------------------------------------------------
     def replace_table(self, schema: str, table: str, data: pa.Table) -> int:
         """Atomically replace all rows of schema.table with `data` (created if missing)."""
-        data = portable(data)
-        target = self._qualified(schema, table)
-
-        def write() -> int:
-            with self.session() as s:
-                self._ensure_table(s, schema, table, data.schema, replace_if_different=True)
-                staged = s.stage(data)
-                insert = self._insert_sql(target, staged, data.schema)
-                statements = [f"delete from {target}", insert]
-                self._in_transaction(s, statements, lock_key=f"{schema}.{table}")
-            return data.num_rows
-
-        return self._retrying(write, f"write {schema}.{table}")
+        return self._swap(
+            schema, table, portable(data), partition_by=None, replace_if_different=True
+        )
 
     def replace_partitions(
         self, schema: str, table: str, data: pa.Table, partition_by: Sequence[str]
@@ -236,27 +226,44 @@ class Warehouse(ABC):
 
         Re-writing the same partitions never duplicates rows; other partitions are untouched.
         """
-        data = portable(data)
-        target = self._qualified(schema, table)
-        match = " and ".join(
-            f"{target}.{self._quote(c)} = incoming.{self._quote(c)}" for c in partition_by
-        )
+        return self._swap(schema, table, portable(data), partition_by, replace_if_different=False)
 
+    # --- shared recipe -----------------------------------------------------------------------
+    def _swap(self, schema, table, data: pa.Table, partition_by, replace_if_different) -> int:
         def write() -> int:
             with self.session() as s:
-                self._ensure_table(s, schema, table, data.schema, replace_if_different=False)
-                staged = s.stage(data)
-                delete = (
-                    f"delete from {target} where exists "
-                    f"(select 1 from {staged} as incoming where {match})"
-                )
-                statements = [delete, self._insert_sql(target, staged, data.schema)]
-                self._in_transaction(s, statements, lock_key=f"{schema}.{table}")
+                self._ensure_table(s, schema, table, data.schema, replace_if_different)
+                steps = self._swap_steps(s, schema, table, data, partition_by)
+                self._in_transaction(s, steps, lock_key=f"{schema}.{table}")
             return data.num_rows
 
         return self._retrying(write, f"write {schema}.{table}")
 
-    # --- shared recipe -----------------------------------------------------------------------
+    def _swap_steps(
+        self, s: Session, schema: str, table: str, data: pa.Table, partition_by
+    ) -> list[Step]:
+        """The write transaction's steps: stage every row once, delete what they replace, insert.
+
+        Steps are SQL strings or callables, run in order after the write lock is taken.
+        """
+        target = self._qualified(schema, table)
+        staged = s.stage(data)
+        return [
+            self._delete_sql(target, staged, partition_by),
+            self._insert_sql(target, staged, data.schema),
+        ]
+
+    def _delete_sql(self, target: str, staged: str, partition_by) -> str:
+        """Delete the rows of `target` that the staged rows' partitions replace (all if None)."""
+        if partition_by is None:
+            return f"delete from {target}"
+        match = " and ".join(
+            f"{target}.{self._quote(c)} = incoming.{self._quote(c)}" for c in partition_by
+        )
+        return (
+            f"delete from {target} where exists (select 1 from {staged} as incoming where {match})"
+        )
+
     def _insert_sql(self, target: str, staged: str, schema: pa.Schema) -> str:
         cols = ", ".join(self._quote(name) for name in schema.names)
         return f"insert into {target} ({cols}) select {cols} from {staged}"
@@ -286,17 +293,28 @@ class Warehouse(ABC):
         s.commit()
 
     @staticmethod
-    def _in_transaction(s: Session, statements: Sequence[str], lock_key: str | None = None) -> None:
+    def _in_transaction(s: Session, steps: Sequence[Step], lock_key: str | None = None) -> None:
         s.begin()
         try:
             if lock_key:
                 s.lock_for_write(lock_key)
-            for statement in statements:
-                s.execute(statement)
+            for step in steps:
+                run_step(s, step)
             s.commit()
         except BaseException:
             s.rollback()
             raise
+
+
+# A step of the write transaction: SQL to execute, or a callable doing a bulk load.
+Step = str | Callable[[], None]
+
+
+def run_step(s: Session, step: Step) -> None:
+    if callable(step):
+        step()
+    else:
+        s.execute(step)
 
 
 def _is_temporary(row: dict) -> bool:

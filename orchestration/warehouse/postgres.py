@@ -10,7 +10,7 @@ import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc
 import pyarrow as pa
 
-from orchestration.warehouse.base import Session, Warehouse
+from orchestration.warehouse.base import Session, Step, Warehouse
 
 
 class PostgresSession(Session):
@@ -30,6 +30,11 @@ class PostgresSession(Session):
         with self.con.cursor() as cur:
             cur.adbc_ingest(name, data, mode="create", temporary=True)
         return f'"{name}"'
+
+    def append(self, schema: str, table: str, data: pa.Table) -> None:
+        """Binary COPY straight into schema.table, inside the open transaction (columns by name)."""
+        with self.con.cursor() as cur:
+            cur.adbc_ingest(table, data, mode="append", db_schema_name=schema)
 
     def lock_for_write(self, key: str) -> None:
         # Released by commit/rollback, also when the connection drops: no lock outlives a run.
@@ -81,6 +86,23 @@ class PostgresWarehouse(Warehouse):
         return sqlstate.startswith(_TRANSIENT_SQLSTATES) or any(
             marker in message for marker in _TRANSIENT_MESSAGES
         )
+
+    def _swap_steps(
+        self, s: PostgresSession, schema: str, table: str, data: pa.Table, partition_by
+    ) -> list[Step]:
+        """Stage only the replaced partitions' keys; COPY the rows straight into the table.
+
+        The base recipe copies every row twice (into the stage, then insert ... select); here
+        they are copied once, still inside the one transaction (240,000 forecast rows: 1.0 s ->
+        0.7 s, docs/benchmarks.md).
+        """
+        target = self._qualified(schema, table)
+        if partition_by is None:
+            delete = self._delete_sql(target, "", None)
+        else:
+            keys = data.select(list(partition_by)).group_by(list(partition_by)).aggregate([])
+            delete = self._delete_sql(target, s.stage(keys), partition_by)
+        return [delete, lambda: s.append(self.fold_case(schema), self.fold_case(table), data)]
 
     def uri(self) -> str:
         p = self.profile

@@ -64,6 +64,45 @@ def test_replace_partitions_rewrites_only_matching_rows(warehouse):
     assert set(rows[rows.forecast_origin == second].model_version) == {"1"}
 
 
+def test_columns_in_another_order_land_by_name(warehouse):
+    key = ["series_id", "model_name", "forecast_origin"]
+    origin = dt.datetime(2021, 1, 1)
+    warehouse.replace_partitions("ml", "forecasts", _rows(origin, "1"), key)
+    shuffled = _rows(origin, "2").select(
+        ["p50", "model_version", "series_id", "model_name", "forecast_origin"]
+    )
+    warehouse.replace_partitions("ml", "forecasts", shuffled, key)
+    rows = warehouse.read_table("ml", "forecasts").to_pandas().sort_values("series_id")
+    assert list(rows.model_version) == ["2", "2", "2"]
+    assert list(rows.p50) == [0.0, 1.0, 2.0]
+
+
+def test_a_write_failing_after_its_delete_keeps_the_old_rows(warehouse, monkeypatch):
+    """The delete and the load are one transaction: a load that breaks takes the delete back."""
+    key = ["series_id", "model_name", "forecast_origin"]
+    origin = dt.datetime(2021, 1, 1)
+    warehouse.replace_partitions("ml", "forecasts", _rows(origin, "1"), key)
+    real_steps = type(warehouse)._swap_steps
+
+    def steps_then_break(self, s, *args):
+        steps = real_steps(self, s, *args)
+        assert steps[0].startswith("delete from")
+
+        def broken_load():
+            step = steps[-1]
+            step() if callable(step) else s.execute(step)  # the rows land, then the load fails
+            raise RuntimeError("load failed half-way")
+
+        return [*steps[:-1], broken_load]
+
+    monkeypatch.setattr(type(warehouse), "_swap_steps", steps_then_break)
+    with pytest.raises(RuntimeError, match="half-way"):
+        warehouse.replace_partitions("ml", "forecasts", _rows(origin, "2"), key)
+    rows = warehouse.read_table("ml", "forecasts").to_pandas()
+    assert len(rows) == 3
+    assert set(rows.model_version) == {"1"}
+
+
 def test_mismatched_columns_fail_and_keep_rows(warehouse):
     key = ["series_id", "model_name", "forecast_origin"]
     warehouse.replace_partitions("ml", "forecasts", _rows(dt.datetime(2021, 1, 1), "1"), key)

@@ -60,17 +60,17 @@ def _kill_during_training() -> None:
 
 def _kill_during_forecast_write() -> None:
     """Inside the forecast write's transaction, after the old rows are deleted, before commit."""
-    from orchestration.warehouse.base import Warehouse
+    from orchestration.warehouse.base import Warehouse, run_step
 
     real = Warehouse._in_transaction
 
-    def in_transaction(s, statements, lock_key=None):
+    def in_transaction(s, steps, lock_key=None):
         if not (lock_key or "").endswith(".forecasts"):
-            return real(s, statements, lock_key)
+            return real(s, steps, lock_key)
         s.begin()
         s.lock_for_write(lock_key)
-        for statement in statements:
-            s.execute(statement)
+        for step in steps:
+            run_step(s, step)
         _die("write")
 
     Warehouse._in_transaction = staticmethod(in_transaction)

@@ -59,31 +59,30 @@ deduped as (
 
 ),
 
-series_stats as (
+with_series_stats as (
 
+    -- Windows over the dedupe's own ordering (series_id first): no second pass, no join.
     select
-        series_id,
-        avg(value) as series_mean,
-        stddev_samp(value) as series_std
+        *,
+        avg(case when not is_impossible then value end)
+            over (partition by series_id) as series_mean,
+        stddev_samp(case when not is_impossible then value end)
+            over (partition by series_id) as series_std
     from deduped
-    where not is_impossible
-    group by series_id
 
 )
 
 select
-    deduped.series_id,
-    deduped.ts,
-    deduped.value,
-    deduped.loaded_at,
+    series_id,
+    ts,
+    value,
+    loaded_at,
     {%- for covariate in var('covariates') %}
-    deduped.{{ covariate }},
+    {{ covariate }},
     {%- endfor %}
-    deduped.is_impossible,
+    is_impossible,
     coalesce(
-        not deduped.is_impossible
-        and abs(deduped.value - series_stats.series_mean) > {{ z }} * series_stats.series_std,
+        not is_impossible and abs(value - series_mean) > {{ z }} * series_std,
         false
     ) as is_outlier
-from deduped
-left join series_stats on deduped.series_id = series_stats.series_id
+from with_series_stats

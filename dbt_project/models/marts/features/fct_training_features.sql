@@ -13,13 +13,16 @@
       (1e-12 x the running sum of squares) is zero: an all-equal window (forward-filled gaps,
       runs of zeros) gets std exactly 0, and rounding never makes a variance negative.
       So a rolling std below ~1e-6 x sqrt(rows so far / w) x the series' std reads as 0.
-    A running max to find all-equal windows exactly cost a third more time on DuckDB. -#}
+    A running max to find all-equal windows exactly cost a third more time on DuckDB.
+    PostgreSQL also gets its lags computed in the running sums' WindowAgg node (lag_window) and
+    calendar fields from date_part (calendar_part): macros/window_speed.sql. -#}
 {%- set windows = {'short': var('short_window'), 'season': var('season_length')} -%}
 {%- set series_order = 'partition by series_id order by ts' -%}
 {%- set cumulative = ' rows between unbounded preceding and current row' -%}
 {#- The first level joins the series centers, so its windows name their columns' table. -#}
 {%- set regular_order = 'partition by regular.series_id order by regular.ts' -%}
 {%- set regular_running = regular_order ~ cumulative -%}
+{%- set regular_lag = lag_window(regular_order, regular_running) -%}
 
 with series_centers as (
 
@@ -41,8 +44,8 @@ running_sums as (
         regular.is_filled,
         regular.is_outlier,
         series_centers.center,
-        lag(regular.value, 1) over ({{ regular_order }}) as lag_1,
-        lag(regular.value, {{ var('season_length') }}) over ({{ regular_order }}) as lag_season,
+        lag(regular.value, 1) over ({{ regular_lag }}) as lag_1,
+        lag(regular.value, {{ var('season_length') }}) over ({{ regular_lag }}) as lag_season,
         count(regular.value) over ({{ regular_running }}) as cum_n,
         coalesce(
             sum(regular.value - series_centers.center) over ({{ regular_running }}), 0
@@ -99,9 +102,9 @@ select
         cast(null as {{ type_double() }}) as rolling_std_{{ name }},
         {%- endif %}
     {%- endfor %}
-    cast(extract(year from ts) as integer) as cal_year,
-    cast(extract(quarter from ts) as integer) as cal_quarter,
-    cast(extract(month from ts) as integer) as cal_month,
-    cast(extract(dow from ts) as integer) as cal_day_of_week,
-    cast(extract(hour from ts) as integer) as cal_hour
+    {{ calendar_part('year', 'ts') }} as cal_year,
+    {{ calendar_part('quarter', 'ts') }} as cal_quarter,
+    {{ calendar_part('month', 'ts') }} as cal_month,
+    {{ calendar_part('dow', 'ts') }} as cal_day_of_week,
+    {{ calendar_part('hour', 'ts') }} as cal_hour
 from windowed
