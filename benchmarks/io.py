@@ -31,6 +31,10 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+# NumPy asks for transparent huge pages for large arrays; with THP defrag=madvise (this VM) each
+# fresh 1 GB array then costs ~2 s of kernel compaction, on either side of a comparison. Off for
+# the whole run, warecast and baselines alike (docs/benchmarks.md).
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402

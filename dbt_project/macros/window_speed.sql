@@ -43,3 +43,14 @@
     {%- endif -%}
     set local work_mem = '{{ size }}'
 {%- endmacro %}
+
+{#- True where last_value(x ignore nulls) forward-fills in one window: DuckDB (8.76M rows:
+    7.3 s -> 3.2 s, same rows). PostgreSQL has no IGNORE NULLS; Snowflake has it, but its
+    syntax is not what fakesnow runs, so Snowflake keeps the two-window fill-group form. -#}
+{% macro ignore_nulls_fill() -%}
+    {{ return(adapter.dispatch('ignore_nulls_fill', 'warecast')()) }}
+{%- endmacro %}
+
+{% macro default__ignore_nulls_fill() -%}{{ return(false) }}{%- endmacro %}
+
+{% macro duckdb__ignore_nulls_fill() -%}{{ return(true) }}{%- endmacro %}

@@ -1,9 +1,12 @@
 {#- Grain: one row per (series_id, ts) on a regular grid from the series' first to last period.
     Periods with no usable observation are filled by var('fill_strategy'); is_filled marks them. -#}
 {%- set strategy = fill_strategy() -%}
-{#- forward_fill: each fill_group is one observed value followed by the gap after it. -#}
+{#- forward_fill: one window with IGNORE NULLS where the engine has it (ignore_nulls_fill);
+    elsewhere each fill_group is one observed value followed by the gap after it. -#}
+{%- set one_window_fill = strategy == 'forward_fill' and ignore_nulls_fill() -%}
 {%- set filled_values = {
-    'forward_fill': 'max(observed_value) over (partition by series_id, fill_group)',
+    'forward_fill': 'filled_value' if one_window_fill
+        else 'max(observed_value) over (partition by series_id, fill_group)',
     'zero': 'coalesce(observed_value, 0)',
     'null': 'observed_value',
 } -%}
@@ -61,12 +64,20 @@ joined as (
         {%- endfor %}
         coalesce(aggregated.is_outlier, false) as is_outlier,
         aggregated.value is null as is_filled,
-        -- a new group starts at every observed value: forward fill without IGNORE NULLS
-        count(aggregated.value) over (
-            partition by spine.series_id
-            order by spine.ts
-            rows between unbounded preceding and current row
-        ) as fill_group
+        {%- if one_window_fill %}
+            last_value(aggregated.value ignore nulls) over (
+                partition by spine.series_id
+                order by spine.ts
+                rows between unbounded preceding and current row
+            ) as filled_value
+        {%- else %}
+            -- a new group starts at every observed value: forward fill without IGNORE NULLS
+            count(aggregated.value) over (
+                partition by spine.series_id
+                order by spine.ts
+                rows between unbounded preceding and current row
+            ) as fill_group
+        {%- endif %}
     from spine
     left join aggregated
         on spine.series_id = aggregated.series_id and spine.ts = aggregated.period_ts
