@@ -31,6 +31,16 @@ class PostgresSession(Session):
             cur.adbc_ingest(name, data, mode="create", temporary=True)
         return f'"{name}"'
 
+    def column_types(self, schema: str, table: str) -> dict[str, str]:
+        """Lower-cased column name -> data_type as information_schema spells it."""
+        with self.con.cursor() as cur:
+            cur.execute(
+                "select lower(column_name), data_type from information_schema.columns "
+                "where table_schema = $1 and table_name = $2",
+                (schema, table),
+            )
+            return dict(cur.fetchall())
+
     def append(self, schema: str, table: str, data: pa.Table) -> None:
         """Binary COPY straight into schema.table, inside the open transaction (columns by name)."""
         with self.con.cursor() as cur:
@@ -62,6 +72,19 @@ def advisory_key(name: str) -> int:
     digest = hashlib.blake2b(f"warecast:{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
+
+# PostgreSQL column types whose binary COPY format an Arrow type produces exactly.
+_ARROW_TYPE = {
+    "bigint": pa.int64(),
+    "integer": pa.int32(),
+    "smallint": pa.int16(),
+    "double precision": pa.float64(),
+    "real": pa.float32(),
+    "boolean": pa.bool_(),
+    "timestamp without time zone": pa.timestamp("us"),
+    "character varying": pa.string(),
+    "text": pa.string(),
+}
 
 # SQLSTATE classes of a lost or refused connection and of a server shutting down or starting.
 _TRANSIENT_SQLSTATES = ("08", "57P")
@@ -96,13 +119,33 @@ class PostgresWarehouse(Warehouse):
         they are copied once, still inside the one transaction (240,000 forecast rows: 1.0 s ->
         0.7 s, docs/benchmarks.md).
         """
+        copyable = self._in_table_types(s, schema, table, data)
+        if copyable is None:
+            return super()._swap_steps(s, schema, table, data, partition_by)
         target = self._qualified(schema, table)
         if partition_by is None:
             delete = self._delete_sql(target, "", None)
         else:
             keys = data.select(list(partition_by)).group_by(list(partition_by)).aggregate([])
             delete = self._delete_sql(target, s.stage(keys), partition_by)
-        return [delete, lambda: s.append(self.fold_case(schema), self.fold_case(table), data)]
+        return [delete, lambda: s.append(self.fold_case(schema), self.fold_case(table), copyable)]
+
+    def _in_table_types(
+        self, s: PostgresSession, schema: str, table: str, data: pa.Table
+    ) -> pa.Table | None:
+        """`data` cast to the table's own column types, as binary COPY needs them exactly.
+
+        None when a column's type has no exact Arrow twin or a value does not fit it: the base
+        recipe then lets the server cast (insert ... select from the stage).
+        """
+        types = s.column_types(self.fold_case(schema), self.fold_case(table))
+        wanted = [(name, _ARROW_TYPE.get(types.get(name.lower()))) for name in data.schema.names]
+        if any(arrow_type is None for _, arrow_type in wanted):
+            return None
+        try:
+            return data.cast(pa.schema(wanted))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
 
     def uri(self) -> str:
         p = self.profile

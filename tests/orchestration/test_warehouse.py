@@ -144,3 +144,28 @@ def test_profile_reads_secrets_from_environment(monkeypatch):
     assert target["password"] == "s3cret"
     assert target["port"] == 6543
     assert target["type"] == "postgres"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "column_type, expected",
+    [
+        ("integer", ["0", "1", "2"]),
+        ("numeric(10, 2)", ["0.00", "1.00", "2.00"]),  # no Arrow twin: the server casts
+        ("text", ["0", "1", "2"]),
+    ],
+)
+def test_postgres_writes_into_a_table_with_its_own_column_types(
+    warecast_home, pg_database, column_type, expected
+):
+    """Binary COPY needs the table's exact types: cast to them, or let the server cast."""
+    warehouse = Warehouse.from_profile(load_target(PROFILES_DIR, "postgres"))
+    with warehouse.session() as s:
+        s.execute("create schema if not exists ml")
+        s.execute(f"create table ml.typed (series_id varchar, step {column_type})")
+        s.commit()
+    rows = pa.table({"series_id": ["a", "b", "c"], "step": pa.array([0, 1, 2], pa.int64())})
+    assert warehouse.replace_partitions("ml", "typed", rows, ["series_id"]) == 3
+    assert warehouse.replace_partitions("ml", "typed", rows, ["series_id"]) == 3
+    back = warehouse.read_table("ml", "typed").to_pandas().sort_values("series_id")
+    assert [str(v) for v in back.step] == expected
