@@ -256,16 +256,6 @@ def feature_build(t: Timings, target: str, wh, compiled: Path) -> pd.DataFrame:
         lambda: run_sql(wh, f"create table io_bench.obvious as {obvious}"),
     )
     check_features(wh, "io_bench.obvious", regular)
-    if sort_memory(target):
-        # Reported, not targeted: the obvious SQL given the memory warecast's pre-hook sets.
-        run_sql(wh, "drop table io_bench.obvious")
-        t.measure(
-            target,
-            "features: one frame per statistic, same work_mem",
-            lambda: run_sql(
-                wh, f"create table io_bench.obvious as {obvious}", *sort_memory(target)
-            ),
-        )
     t.measure(
         target,
         "features: pandas groupby shift/rolling",
