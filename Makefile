@@ -51,7 +51,7 @@ clean:
 	rm -rf $(WARECAST_HOME) dbt_project/target dbt_project/logs
 
 # benchmarks/ (docs/benchmarks.md): io.py compares warecast's warehouse I/O with the usual paths
-# (`bench` is the full 8.76M-row run, ~25 min on 2 cores); data_path.py compares the training
+# (`bench` is the full 8.76M-row run, ~11 min on 2 idle cores); data_path.py compares the training
 # data path with pytorch-forecasting's loader. `bench-smoke` keeps both scripts working in CI
 # (small sizes, about a minute) and never asserts timings.
 .PHONY: bench bench-data-path bench-smoke

@@ -1,6 +1,6 @@
 """Warehouse I/O benchmark: warecast's paths vs the usual ones, measured side by side in one run.
 
-    python benchmarks/io.py            # 1,000 series x 8,760 hourly rows (8.76M), ~25 min here
+    python benchmarks/io.py            # 1,000 series x 8,760 hourly rows (8.76M), ~11 min idle
     python benchmarks/io.py --small    # 20 x 600: keeps the script working in CI, timings noise
 
 Starts its own throwaway PostgreSQL server (tests/pg_server.py) and DuckDB file, loads the same
@@ -10,7 +10,9 @@ they agree with pandas within 1e-6 relative, then times:
                     (PostgreSQL)
   end to end        raw table -> training arrays: dbt run + bulk read vs read_sql + pandas
   read              feature table -> arrays: warecast vs pandas.read_sql vs raw binary COPY
-  write             240,000 forecast rows: warecast's atomic write vs DataFrame.to_sql
+                    (warecast and the raw COPY: median of 3)
+  write             240,000 forecast rows: warecast's atomic write of a new run (and of a rerun,
+                    reported) vs DataFrame.to_sql (PostgreSQL: median of 3 each)
 After a human-readable table, one line per comparison:
     RATIO <name> <value> target>=<target> PASS|MISS
 Nothing is asserted: a MISS is reported, never raised. See docs/benchmarks.md for a recorded run.
@@ -205,7 +207,8 @@ def run_sql(wh, sql: str, *settings: str) -> None:
 
 
 def sort_memory(target: str) -> list[str]:
-    """What the models' sort_memory pre-hook sets on PostgreSQL, for both feature builds."""
+    """What the models' sort_memory pre-hook sets on PostgreSQL (the frame SQL runs without it:
+    measured with it too, 129.8 s vs 130.5 s, docs/benchmarks.md)."""
     if target != "postgres":
         return []
     import yaml
