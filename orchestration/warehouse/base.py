@@ -3,7 +3,8 @@
 All bulk writes share one recipe, so every warehouse gets the same guarantees:
   1. DDL first (schema and table), outside the data transaction: Snowflake commits DDL implicitly.
   2. Stage the incoming Arrow table into a temporary table with the adapter's bulk path
-     (DuckDB: Arrow scan, PostgreSQL: ADBC ingest = binary COPY, Snowflake: write_pandas).
+     (DuckDB: Arrow scan, Snowflake: write_pandas). PostgreSQL stages only the keys of the
+     partitions it replaces and later COPYs the rows straight into the table (_swap_steps).
   3. One transaction swaps the rows: readers see the old rows or the new, never a mix. It first
      takes the adapter's write lock for the table (PostgreSQL: a transaction-scoped advisory
      lock), so two runs writing the same table take turns and never interleave their rows.
