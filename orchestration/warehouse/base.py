@@ -254,7 +254,7 @@ class Warehouse(ABC):
             self._insert_sql(target, staged, data.schema),
         ]
 
-    def _delete_sql(self, target: str, staged: str, partition_by) -> str:
+    def _delete_sql(self, target: str, staged: str | None, partition_by) -> str:
         """Delete the rows of `target` that the staged rows' partitions replace (all if None)."""
         if partition_by is None:
             return f"delete from {target}"
