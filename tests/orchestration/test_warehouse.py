@@ -9,6 +9,7 @@ import pytest
 
 from orchestration.settings import PROFILES_DIR
 from orchestration.warehouse import Warehouse, WarehouseError
+from orchestration.warehouse.base import run_step
 from orchestration.warehouse.identifiers import InvalidIdentifierError
 from orchestration.warehouse.profiles import ProfileError, load_target
 
@@ -89,8 +90,7 @@ def test_a_write_failing_after_its_delete_keeps_the_old_rows(warehouse, monkeypa
         assert steps[0].startswith("delete from")
 
         def broken_load():
-            step = steps[-1]
-            step() if callable(step) else s.execute(step)  # the rows land, then the load fails
+            run_step(s, steps[-1])  # the rows land, then the load fails
             raise RuntimeError("load failed half-way")
 
         return [*steps[:-1], broken_load]
