@@ -45,8 +45,9 @@
 {%- endmacro %}
 
 {#- True where last_value(x ignore nulls) forward-fills in one window: DuckDB (8.76M rows:
-    7.3 s -> 3.2 s, same rows). PostgreSQL has no IGNORE NULLS; Snowflake has it, but its
-    syntax is not what fakesnow runs, so Snowflake keeps the two-window fill-group form. -#}
+    7.3 s -> 3.2 s, same rows). PostgreSQL has no IGNORE NULLS. Snowflake has it (written
+    last_value(x) ignore nulls over ...), untried here on fakesnow, so Snowflake keeps the
+    two-window fill-group form for now. -#}
 {% macro ignore_nulls_fill() -%}
     {{ return(adapter.dispatch('ignore_nulls_fill', 'warecast')()) }}
 {%- endmacro %}
