@@ -25,6 +25,7 @@ from ml.evaluation import coverage, mae, mase, pinball
 from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
 from ml.models.fallback import seasonal_naive_forecast
+from ml.models.pf_dataset import dataset_class
 from ml.models.report import unvalidated_report
 from ml.serialization import decode, encode
 from ml.windows import time_index
@@ -112,7 +113,6 @@ class TFTForecaster(Forecaster):
         return data
 
     def _new_dataset(self, train: pd.DataFrame):
-        from pytorch_forecasting import TimeSeriesDataSet
         from pytorch_forecasting.data import EncoderNormalizer, NaNLabelEncoder
 
         arch = self.architecture
@@ -123,7 +123,7 @@ class TFTForecaster(Forecaster):
             min_encoder_length=arch.min_encoder_length,
         )
         options.update(self._dataset_overrides())
-        return TimeSeriesDataSet(
+        return dataset_class()(
             train,
             time_idx="time_idx",
             target="value",
@@ -168,9 +168,7 @@ class TFTForecaster(Forecaster):
 
     def _dataset_for(self, data: pd.DataFrame):
         """Prediction windows (last `horizon` rows of each series) with the fitted transforms."""
-        from pytorch_forecasting import TimeSeriesDataSet
-
-        return TimeSeriesDataSet.from_parameters(
+        return dataset_class().from_parameters(
             self._dataset_parameters, data, predict=True, stop_randomization=True
         )
 
