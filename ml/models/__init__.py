@@ -21,6 +21,9 @@ MODELS = {
     "auto_ets": "ml.models.auto_ets:AutoETSForecaster",
     "auto_arima": "ml.models.auto_arima:AutoARIMAForecaster",
     "mstl": "ml.models.mstl:MSTLForecaster",
+    "auto_theta": "ml.models.auto_theta:AutoThetaForecaster",
+    "lightgbm": "ml.models.lightgbm:LightGBMForecaster",
+    "ensemble": "ml.models.ensemble:EnsembleForecaster",
 }
 
 

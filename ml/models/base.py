@@ -57,6 +57,9 @@ class Forecaster(ABC):
     supports_quantiles: ClassVar[bool] = True
     supports_covariates: ClassVar[bool] = False
     supports_gpu: ClassVar[bool] = False
+    # Local models whose automatic search slows with length: backtests bound their history
+    # (backtest.max_history_statistical), passed as their own `max_history`.
+    bounded_history: ClassVar[bool] = False
     preset_family: ClassVar[str]  # ml/presets/<family>.yaml
 
     @classmethod

@@ -83,6 +83,20 @@ def holdout_report(
         columns={"ts": "target_ts", "value": "actual"}
     )
     validation = predict(history).merge(actual, on=["series_id", "target_ts"], how="inner")
+    return validation_report(frame, history, validation, spec, seconds, n_samples, epochs)
+
+
+def validation_report(
+    frame: pd.DataFrame,
+    history: pd.DataFrame,
+    validation: pd.DataFrame,
+    spec: ForecastSpec,
+    seconds: float,
+    n_samples: int,
+    epochs: int,
+) -> FitReport:
+    """Score out-of-sample forecasts (series_id, target_ts, actual, p10, p50, p90) made from
+    `history`, the rows before them; MASE scaled by each series' history."""
     m = spec.season_length
     scores, baseline = [], []
     for sid, val in validation.groupby("series_id"):

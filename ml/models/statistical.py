@@ -31,6 +31,7 @@ class StatsForecaster(Forecaster):
     supports_quantiles = True
     supports_covariates = False
     supports_gpu = False
+    bounded_history = True
     preset_family: ClassVar[str] = "statistical"
 
     def __init__(self, config: StatsConfig | None = None):

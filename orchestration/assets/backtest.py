@@ -115,7 +115,7 @@ def model_choices(config: BacktestRunConfig, pipeline: PipelineSettings) -> list
 
 
 def candidates(choices: list, max_history_statistical: int | None) -> list:
-    """Candidate per choice; CPU-only (statistical) models get the backtest's history bound."""
+    """Candidate per choice; local statistical models get the backtest's history bound."""
     from ml.backtest import Candidate
     from ml.models import create_forecaster, registry
 
@@ -127,11 +127,14 @@ def candidates(choices: list, max_history_statistical: int | None) -> list:
                 f"Model {choice.name!r} in orchestration/pipelines.yaml is not registered; "
                 f"registered: {sorted(models)}."
             )
-        statistical = not models[choice.name].supports_gpu
-        bound = choice.max_history or (max_history_statistical if statistical else None)
-
+        cls = models[choice.name]
+        bound = choice.max_history or (max_history_statistical if cls.bounded_history else None)
         # The bound is also the model's own max_history, so its preset cannot cut deeper.
-        overrides = {"max_history": bound} if statistical and bound else {}
+        overrides = {"max_history": bound} if cls.bounded_history and bound else {}
+        if choice.name == "ensemble" and max_history_statistical:
+            # An ensemble sees the whole history; its bounded members get the same bound as
+            # they would on their own.
+            overrides["max_history_statistical"] = max_history_statistical
         overrides |= choice.overrides
         build = partial(create_forecaster, choice.name, choice.preset, **overrides)
         out.append(Candidate(choice.name, choice.preset, build, bound, overrides))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.pandas_features import add_features
 from ml.config import ForecastSpec
 from ml.datasets import load_aus_retail
 from ml.errors import ArtifactError
@@ -26,7 +27,9 @@ def history() -> pd.DataFrame:
     keep = sorted(frame["series_id"].unique())[:4]
     frame = frame[frame["series_id"].isin(keep)].groupby("series_id").tail(96)
     short = frame[frame["series_id"] == keep[0]].tail(5).assign(series_id="too_short")
-    return pd.concat([frame, short], ignore_index=True)
+    # The columns marts.fct_training_features has (the pandas twin the dbt parity test checks):
+    # lightgbm reads them; the others ignore them.
+    return add_features(pd.concat([frame, short], ignore_index=True), 3, SPEC.season_length)
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))

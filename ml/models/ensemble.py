@@ -1,0 +1,204 @@
+"""Ensemble: a combination of other registered families (the M4 lesson: combinations beat
+almost every single method).
+
+Members are listed as data (orchestration/pipelines.yaml overrides, or ml/presets/
+ensemble.yaml): each a registered family and one of its presets. fit() trains every member on
+the same frame; predict() combines their p10, p50 and p90 step by step, by median or mean.
+
+Intervals are conformal (ml/conformal.py) when `calibrate` is on: every member is fitted with
+validate=True, which forecasts each series' held-out last horizon from the rows before it; the
+members' held-out p50s are combined like the forecasts, and the combination's normalised
+residuals per step set the band placed around the combined p50. Saved as config.json plus one
+folder per member in the member's own format.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ml.backtest import ModelChoice
+from ml.config import QUANTILES, ForecastSpec
+from ml.conformal import ResidualBand, history_scale, residuals
+from ml.errors import ArtifactError
+from ml.frames import drop_leading_nulls, validate_training_frame
+from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
+from ml.models.fallback import METHOD as FALLBACK_METHOD
+from ml.models.report import split_holdout, unvalidated_report, validation_report
+
+QUANTILE_COLUMNS = [f"p{round(q * 100)}" for q in QUANTILES]
+
+
+class EnsembleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    members: list[ModelChoice] = Field(min_length=2, description="families combined")
+    combine: Literal["median", "mean"] = "median"
+    calibrate: bool = Field(True, description="conformal p10/p90 from the members' holdout")
+    max_history_statistical: int | None = Field(
+        None, gt=0, description="history bound passed to members with bounded_history"
+    )
+
+    @field_validator("members")
+    @classmethod
+    def _known_members(cls, members: list[ModelChoice]) -> list[ModelChoice]:
+        from ml.models import MODELS
+
+        names = [m.name for m in members]
+        unknown = sorted({n for n in names if n not in MODELS or n == "ensemble"})
+        if unknown:
+            raise ValueError(
+                f"ensemble members {unknown} are not registered families (ensembles do not "
+                f"nest); choose from {sorted(set(MODELS) - {'ensemble'})}"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError(f"ensemble members listed twice: {names}")
+        return members
+
+
+class EnsembleForecaster(Forecaster):
+    name = "ensemble"
+    supports_quantiles = True
+    supports_covariates = False
+    supports_gpu = False
+    preset_family: ClassVar[str] = "ensemble"
+
+    def __init__(self, config: EnsembleConfig):
+        self.config = config
+        self.spec: ForecastSpec | None = None
+        self.members: list[Forecaster] = []
+        self.band: ResidualBand | None = None
+
+    @classmethod
+    def from_preset(cls, preset: dict, **overrides: Any) -> EnsembleForecaster:
+        return cls(EnsembleConfig(**{**preset, **overrides}))
+
+    def describe(self) -> str:
+        """'median of auto_ets:small, auto_theta:small, lightgbm:small': what made each row."""
+        names = ", ".join(f"{m.name}:{m.preset}" for m in self.config.members)
+        return f"{self.config.combine} of {names}"
+
+    # --- the interface -------------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame, spec: ForecastSpec, validate: bool = True) -> FitReport:
+        self.spec = spec
+        started = time.perf_counter()
+        self.members = [self._build(choice) for choice in self.config.members]
+        held_out = self.config.calibrate or validate
+        reports = [member.fit(frame, spec, validate=held_out) for member in self.members]
+        frame = drop_leading_nulls(validate_training_frame(frame, spec.freq))
+        seconds = time.perf_counter() - started
+        samples = sum(r.n_train_samples for r in reports)
+        if not held_out:
+            return unvalidated_report(frame, seconds, samples, 0)
+        history, _ = split_holdout(frame, spec.horizon)
+        validation = self._combine_validation([r.validation_forecasts for r in reports])
+        scale = history_scale(history, spec.season_length)
+        if self.config.calibrate:
+            self.band = ResidualBand.fit(residuals(validation, scale), spec.horizon)
+            validation = self.band.apply(validation, scale)
+        if not validate:
+            return unvalidated_report(frame, seconds, samples, 0)
+        return validation_report(frame, history, validation, spec, seconds, samples, 0)
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.spec is None or not self.members:
+            raise RuntimeError("Call fit() or load() before predict().")
+        forecasts = [member.predict(frame) for member in self.members]
+        keys = ["series_id", "forecast_origin", "target_ts", "horizon_step"]
+        combined = self._combine(forecasts, keys)
+        # A series every member handed to its seasonal-naive fallback is labelled as such.
+        fallback = combined.pop("all_fallback").to_numpy(dtype=bool)
+        combined["method"] = np.where(fallback, FALLBACK_METHOD, self.name)
+        if self.band is not None:
+            clean = drop_leading_nulls(validate_training_frame(frame, self.spec.freq))
+            banded = self.band.apply(combined, history_scale(clean, self.spec.season_length))
+            combined.loc[~fallback, QUANTILE_COLUMNS] = banded.loc[~fallback, QUANTILE_COLUMNS]
+        return combined[FORECAST_COLUMNS].sort_values(
+            ["series_id", "horizon_step"], ignore_index=True
+        )
+
+    # --- combining -----------------------------------------------------------------------------
+    def _build(self, choice: ModelChoice) -> Forecaster:
+        from ml.models import create_forecaster, registry
+
+        overrides = dict(choice.overrides)
+        bound = choice.max_history or self.config.max_history_statistical
+        if bound and registry()[choice.name].bounded_history:
+            overrides.setdefault("max_history", bound)
+        return create_forecaster(choice.name, choice.preset, **overrides)
+
+    def _combine(self, frames: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+        """Row-wise median/mean of each quantile over members, on rows every member made."""
+        stacked = pd.concat(
+            [
+                f[keys + QUANTILE_COLUMNS].assign(
+                    member=i,
+                    all_fallback=f["method"] == FALLBACK_METHOD if "method" in f else False,
+                )
+                for i, f in enumerate(frames)
+            ],
+            ignore_index=True,
+        )
+        grouped = stacked.groupby(keys, sort=True)
+        combined = grouped[QUANTILE_COLUMNS].agg(self.config.combine)
+        combined["all_fallback"] = grouped["all_fallback"].all()
+        complete = grouped["member"].nunique() == len(frames)
+        combined = combined[complete.to_numpy()].reset_index()
+        ordered = np.sort(combined[QUANTILE_COLUMNS].to_numpy(dtype="float64"), axis=1)
+        combined[QUANTILE_COLUMNS] = ordered
+        return combined
+
+    def _combine_validation(self, frames: list[pd.DataFrame]) -> pd.DataFrame:
+        keys = ["series_id", "target_ts"]
+        combined = self._combine(frames, keys).drop(columns="all_fallback")
+        actual = frames[0][[*keys, "actual"]]
+        combined = combined.merge(actual, on=keys, how="inner")
+        combined["horizon_step"] = combined.groupby("series_id").cumcount() + 1
+        return combined
+
+    # --- persistence: config.json + one folder per member ---------------------------------------
+    def save(self, directory: Path) -> None:
+        if self.spec is None or not self.members:
+            raise RuntimeError("Nothing to save: fit() first.")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for index, member in enumerate(self.members):
+            member.save(directory / f"member_{index}_{member.name}")
+        config = {
+            "forecaster": self.name,
+            "format_version": 1,
+            "spec": self.spec.model_dump(),
+            "config": self.config.model_dump(),
+            "band": self.band.to_dict() if self.band else None,
+        }
+        (directory / "config.json").write_text(json.dumps(config, indent=1))
+
+    @classmethod
+    def load(cls, directory: Path) -> EnsembleForecaster:
+        from ml.models import load_forecaster
+
+        directory = Path(directory)
+        config = read_config(directory)
+        try:
+            if config["forecaster"] != cls.name:
+                raise ValueError(f"config is for {config['forecaster']!r}, not {cls.name!r}")
+            forecaster = cls(EnsembleConfig(**config["config"]))
+            forecaster.spec = ForecastSpec(**config["spec"])
+            band = config["band"]
+            forecaster.band = band and ResidualBand.from_dict(band, forecaster.spec.horizon)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ArtifactError(f"Ensemble config in {directory} is invalid: {error}") from error
+        members = [
+            load_forecaster(directory / f"member_{i}_{m.name}")
+            for i, m in enumerate(forecaster.config.members)
+        ]
+        if [m.name for m in members] != [m.name for m in forecaster.config.members]:
+            raise ArtifactError(f"Ensemble members in {directory} do not match its config.")
+        forecaster.members = members
+        return forecaster
