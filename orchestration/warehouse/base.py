@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import ClassVar
 
@@ -88,6 +88,14 @@ class Session(ABC):
     @abstractmethod
     def columns(self, schema: str, table: str) -> list[str]:
         """Lower-cased column names of an existing table, [] if it does not exist."""
+
+    def placeholder(self, position: int) -> str:
+        """The driver's bound-parameter marker for the `position`-th value (1-based)."""
+        return "?"
+
+    def fetch_arrow_bound(self, sql: str, params: Sequence) -> pa.Table:
+        """`fetch_arrow` with values bound to the placeholders, never pasted into the SQL."""
+        raise NotImplementedError(f"{type(self).__name__} cannot bind parameters")
 
     def begin(self) -> None:  # noqa: B027 - a deliberate no-op default
         """Drivers with autocommit off open a transaction implicitly."""
@@ -177,6 +185,71 @@ class Warehouse(ABC):
                     f"{self.profile.get('target_name')!r}: materialize its upstream assets first."
                 )
             return s.fetch_arrow(f"select * from {self._qualified(schema, table)}")
+
+    def read_where(
+        self,
+        schema: str,
+        table: str,
+        equals: Mapping[str, object],
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table:
+        """Rows of schema.table whose columns equal the given values (quick looks by key).
+
+        Identifiers are validated and quoted; the values are bound parameters.
+        """
+        names = list(equals)
+        where = " and ".join(
+            f"{self._quote(name)} = {{p{i}}}" for i, name in enumerate(names, start=1)
+        )
+        select = ", ".join(self._quote(c) for c in columns) if columns else "*"
+        sql = f"select {select} from {{table}}" + (f" where {where}" if where else "")
+        wanted = [*names, *(columns or [])]
+        return self._bound_read(schema, table, sql, [equals[n] for n in names], wanted)
+
+    def summarize(
+        self,
+        schema: str,
+        table: str,
+        group_by: Sequence[str] = (),
+        count_distinct: Sequence[str] = (),
+        newest: Sequence[str] = (),
+    ) -> pa.Table:
+        """row_count, <c>_distinct (count distinct) and <c>_newest (max) per group: one small read.
+
+        For status lines without reading a whole table; identifiers are validated and quoted.
+        """
+        parts = [self._quote(c) for c in group_by] + [f"count(*) as {self._quote('row_count')}"]
+        parts += [
+            f"count(distinct {self._quote(c)}) as {self._quote(f'{c}_distinct')}"
+            for c in count_distinct
+        ]
+        parts += [f"max({self._quote(c)}) as {self._quote(f'{c}_newest')}" for c in newest]
+        sql = f"select {', '.join(parts)} from {{table}}"
+        if group_by:
+            sql += " group by " + ", ".join(self._quote(c) for c in group_by)
+        wanted = [*group_by, *count_distinct, *newest]
+        return self._bound_read(schema, table, sql, [], wanted)
+
+    def _bound_read(
+        self, schema: str, table: str, template: str, params: list, wanted: list[str]
+    ) -> pa.Table:
+        def read() -> pa.Table:
+            with self.session() as s:
+                existing = s.columns(schema, table)
+                if not existing:
+                    raise WarehouseError(
+                        f"Table {schema}.{table} does not exist on target "
+                        f"{self.profile.get('target_name')!r}: materialize it first "
+                        "(`warecast run`)."
+                    )
+                unknown = [c for c in wanted if c.lower() not in existing]
+                if unknown:
+                    raise WarehouseError(f"{schema}.{table} has no column(s) {unknown}.")
+                markers = {f"p{i}": s.placeholder(i) for i in range(1, len(params) + 1)}
+                sql = template.format(table=self._qualified(schema, table), **markers)
+                return s.fetch_arrow_bound(sql, params)
+
+        return self._retrying(read, f"read {schema}.{table}")
 
     def table_exists(self, schema: str, table: str) -> bool:
         def exists() -> bool:

@@ -26,6 +26,9 @@ class DuckDBSession(Session):
     def fetch_arrow(self, sql: str) -> pa.Table:
         return self.con.sql(sql).to_arrow_table()
 
+    def fetch_arrow_bound(self, sql: str, params) -> pa.Table:
+        return self.con.sql(sql, params=list(params)).to_arrow_table()
+
     def stage(self, data: pa.Table) -> str:
         name = f"incoming_{uuid.uuid4().hex[:12]}"
         # A temp table (not just a registered view) so the transaction reads a stable copy.

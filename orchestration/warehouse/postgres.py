@@ -25,6 +25,14 @@ class PostgresSession(Session):
             cur.execute(sql)
             return cur.fetch_arrow_table()
 
+    def placeholder(self, position: int) -> str:
+        return f"${position}"
+
+    def fetch_arrow_bound(self, sql: str, params) -> pa.Table:
+        with self.con.cursor() as cur:
+            cur.execute(sql, tuple(params) if params else None)
+            return cur.fetch_arrow_table()
+
     def stage(self, data: pa.Table) -> str:
         name = f"incoming_{uuid.uuid4().hex[:12]}"
         with self.con.cursor() as cur:

@@ -66,6 +66,15 @@ class SnowflakeSession(Session):
         # Unquoted Snowflake identifiers come back upper-case; warecast's contracts are lower-case.
         return table.rename_columns([name.lower() for name in table.column_names])
 
+    def placeholder(self, position: int) -> str:
+        return "%s"  # the connector's default pyformat binding
+
+    def fetch_arrow_bound(self, sql: str, params) -> pa.Table:
+        with self.con.cursor() as cur:
+            cur.execute(sql, tuple(params) or None)
+            table = cur.fetch_arrow_all(force_return_table=True)
+        return table.rename_columns([name.lower() for name in table.column_names])
+
     def stage(self, data: pa.Table) -> str:
         """Parquet file -> PUT to a temporary stage -> COPY INTO a temporary table.
 
