@@ -1,33 +1,35 @@
 """Bring observations into the long raw shape: series_id, ts, value, loaded_at, covariates.
 
 Reading user files is I/O, so it lives here; the demo and synthetic sets come from `ml`.
+The cheap checks run first (orchestration/file_checks.py, also before Dagster starts).
 """
 
 from __future__ import annotations
 
-import codecs
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from orchestration.file_checks import (
+    _CONTROL,
+    MAX_ABS_VALUE,
+    PARQUET_SUFFIXES,
+    ColumnMapping,
+    SourceError,
+    _check_utf8,
+    _csv_error,
+    _csv_options,
+    _is_utf8,
+    inspect_user_file,
+)
 from orchestration.warehouse.identifiers import checked
 
-
-class SourceError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class ColumnMapping:
-    series_id: str = "series_id"
-    timestamp: str = "ts"
-    value: str = "value"
-    covariates: list[str] = field(default_factory=list)
+__all__ = ["MAX_ABS_VALUE", "ColumnMapping", "SourceError", "inspect_user_file", "read_user_file"]
 
 
 def read_user_file(
@@ -35,77 +37,27 @@ def read_user_file(
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file and map its columns to the raw shape, with clear errors."""
     path = Path(path)
-    if not path.exists():
-        raise SourceError(f"File {path} does not exist.")
-    if path.suffix.lower() in {".parquet", ".pq"}:
+    inspect_user_file(path, mapping, delimiter, encoding)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
         try:
             table = pq.read_table(path)
-        except pa.ArrowInvalid as error:
+        except (pa.ArrowInvalid, OSError) as error:
             raise SourceError(f"{path} is not a readable Parquet file: {error}.") from error
     else:
         table = _read_csv(path, delimiter, encoding)
-        _check_delimiter(path, table, delimiter, mapping)
+    if table.num_rows == 0:
+        raise SourceError(f"{path} has a header but no data rows: nothing to load.")
     return to_raw_frame(table.to_pandas(), mapping, source=str(path))
 
 
-_LIKELY_DELIMITERS = (",", ";", "\t", "|")
-
-
 def _read_csv(path: Path, delimiter: str, encoding: str) -> pa.Table:
-    if encoding.lower().replace("-", "") in {"utf8", "utf8sig"}:
+    if _is_utf8(encoding):
         _check_utf8(path)
+    read_options, parse_options = _csv_options(delimiter, encoding)
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(encoding=encoding),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-        )
+        return pacsv.read_csv(path, read_options=read_options, parse_options=parse_options)
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as error:
-        raise SourceError(
-            f"Could not read {path} as CSV delimited by {delimiter!r} in {encoding}: {error}. "
-            "Check the delimiter (--delimiter) and the encoding."
-        ) from error
-    return table
-
-
-def _check_delimiter(path: Path, table: pa.Table, delimiter: str, mapping: ColumnMapping) -> None:
-    """One column whose header contains another delimiter: the file uses that one."""
-    if table.num_columns != 1:
-        return
-    header = table.column_names[0]
-    wanted = [mapping.series_id, mapping.timestamp, mapping.value, *mapping.covariates]
-    for candidate in _LIKELY_DELIMITERS:
-        if candidate != delimiter and candidate in header:
-            raise SourceError(
-                f"{path} has no column(s) {wanted}: it looks delimited by {candidate!r}, not "
-                f"{delimiter!r} (its header {header!r} was read as a single column). "
-                f"Pass --delimiter {candidate!r}."
-            )
-
-
-def _check_utf8(path: Path, chunk_size: int = 1 << 20) -> None:
-    """Find the first byte that is not UTF-8 and say where it is and how to convert the file."""
-    with path.open("rb") as handle:
-        head = handle.read(4)
-        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise SourceError(
-                f"{path} is UTF-16 encoded; warecast reads UTF-8 CSV. Convert it, e.g. "
-                f"`iconv -f UTF-16 -t UTF-8 {path.name} > utf8.csv`, or save as CSV UTF-8."
-            )
-        handle.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        line = 1
-        while chunk := handle.read(chunk_size):
-            try:
-                line += decoder.decode(chunk).count("\n")
-            except UnicodeDecodeError as error:
-                line += error.object[: error.start].count(b"\n")
-                bad = error.object[error.start : error.start + 1]
-                raise SourceError(
-                    f"{path} is not UTF-8: byte {bad!r} on line {line} cannot be decoded. "
-                    "Pass the file's encoding (e.g. --encoding latin-1) or convert it: "
-                    f"`iconv -f LATIN1 -t UTF-8 {path.name} > utf8.csv`."
-                ) from error
+        raise _csv_error(path, delimiter, encoding, error) from error
 
 
 def to_raw_frame(frame: pd.DataFrame, mapping: ColumnMapping, source: str) -> pd.DataFrame:
@@ -118,15 +70,17 @@ def to_raw_frame(frame: pd.DataFrame, mapping: ColumnMapping, source: str) -> pd
         )
     for name in mapping.covariates:
         checked(name, "covariate column name")
+    series_id = frame[mapping.series_id].astype("string")
+    _check_series_ids(series_id, mapping.series_id, source)
     out = pd.DataFrame(
         {
-            "series_id": frame[mapping.series_id].astype("string"),
+            "series_id": series_id,
             "ts": _timestamps(frame[mapping.timestamp], mapping.timestamp, source),
-            "value": _numbers(frame[mapping.value], mapping.value, source),
+            "value": _numbers(frame[mapping.value], mapping.value, source, series_id),
         }
     )
     for name in mapping.covariates:
-        out[name.lower()] = _numbers(frame[name], name, source)
+        out[name.lower()] = _numbers(frame[name], name, source, series_id)
     out["loaded_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
     return out
 
@@ -144,7 +98,9 @@ def _timestamps(column: pd.Series, name: str, source: str) -> pd.Series:
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
-def _numbers(column: pd.Series, name: str, source: str) -> pd.Series:
+def _numbers(
+    column: pd.Series, name: str, source: str, series_id: pd.Series | None = None
+) -> pd.Series:
     parsed = pd.to_numeric(column, errors="coerce").astype("float64")
     bad = column.notna() & parsed.isna()
     if bad.any():
@@ -153,7 +109,28 @@ def _numbers(column: pd.Series, name: str, source: str) -> pd.Series:
             f"e.g. {column[bad].iloc[0]!r} (row {int(bad.idxmax())}); {_rows(bad)}. "
             "Fix or remove those rows."
         )
+    huge = pd.Series(np.isfinite(parsed) & (parsed.abs() > MAX_ABS_VALUE), index=parsed.index)
+    if huge.any():
+        first = huge.idxmax()
+        where = f" in series {series_id[first]!r}" if series_id is not None else ""
+        raise SourceError(
+            f"{source}: column {name!r} has {int(huge.sum())} value(s) beyond "
+            f"±{MAX_ABS_VALUE:.0e}, e.g. {float(parsed[first])!r}{where} (row {int(first)}); "
+            f"{_rows(huge)}. Their squares overflow the feature statistics. Fix those rows, "
+            "or rescale the column (e.g. to thousands)."
+        )
     return parsed
+
+
+def _check_series_ids(series_id: pd.Series, name: str, source: str) -> None:
+    bad = series_id.str.contains(_CONTROL, na=False).astype(bool)
+    if bad.any():
+        raise SourceError(
+            f"{source}: column {name!r} has {int(bad.sum())} series id(s) with a control "
+            f"character (newline, tab, ...), e.g. {series_id[bad].iloc[0]!r} "
+            f"(row {int(bad.idxmax())}); {_rows(bad)}. CSV exports and BI tools split on them: "
+            "remove them from the ids."
+        )
 
 
 def _rows(bad: pd.Series, limit: int = 5) -> str:
@@ -216,9 +193,16 @@ def validate_raw(table: pa.Table, source: str) -> None:
             f"{source}: column 'value' has type {column.type}, not a number. Reload it with "
             "`warecast load`, which converts and checks values."
         )
+    _check_magnitude(table, names, source)
     ts = table.column(names.index("ts"))
     if not pa.types.is_timestamp(ts.type):
         raise SourceError(
             f"{source}: column 'ts' has type {ts.type}, not a timestamp. Reload it with "
             "`warecast load`, which parses timestamps and converts time zones to UTC."
         )
+
+
+def _check_magnitude(table: pa.Table, names: list[str], source: str) -> None:
+    """A raw table written by another tool: values whose squares would overflow stop the run."""
+    series_id = table.column(names.index("series_id")).to_pandas()
+    _numbers(table.column(names.index("value")).to_pandas(), "value", source, series_id)
