@@ -28,7 +28,7 @@ def test_load_csv_with_named_columns(warecast_home, tmp_path, capsys):
     path = tmp_path / "sales.csv"
     # "10,5" is not a number: the load fails, names the problem, and writes nothing.
     path.write_text("store;day;sales;price\nA;2024-01-01;10,5;1\nB;2024-01-02;7;2\n")
-    assert _load(path) == 1
+    assert _load(path) == 2
     assert "non-numeric" in capsys.readouterr().err
 
     path.write_text("store;day;sales;price\nA;2024-01-01;10.5;1\nB;2024-01-02;7;2\n")
@@ -45,7 +45,7 @@ def test_load_missing_column_keeps_previous_raw(warecast_home, tmp_path, capsys)
     assert main(["load", str(good)]) == 0
     bad = tmp_path / "bad.csv"
     bad.write_text("id,ts,value\nZ,2024-01-01,1\n")
-    assert main(["load", str(bad)]) == 1
+    assert main(["load", str(bad)]) == 2
     assert "--series-id" in capsys.readouterr().err
     assert _raw()["series_id"].tolist() == ["A"]
 

@@ -194,7 +194,7 @@ def test_warecast_load_explains_the_encoding_and_accepts_it(warecast_home, tmp_p
     warecast = [sys.executable, "-m", "orchestration.cli"]
 
     refused = subprocess.run([*warecast, *args], capture_output=True, text=True, timeout=300)
-    assert refused.returncode == 1
+    assert refused.returncode == 2
     assert "not UTF-8" in refused.stderr and "--encoding latin-1" in refused.stderr
 
     loaded = subprocess.run(

@@ -1,0 +1,204 @@
+"""`warecast run`, `load` and `rollback`: Dagster runs, with their event log in the command's log.
+
+The console shows Dagster's step events at INFO, but an error event only by its first line;
+the whole event log, traces included, goes to the command's log file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from orchestration.cli.errors import (
+    CommandLog,
+    UserError,
+    is_user_error,
+    report_bug,
+    without_class,
+)
+
+# Step events at INFO; the full DEBUG event log stays in the Dagster UI and the log file.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def run_config(args: argparse.Namespace) -> dict:
+    raw = {}
+    if args.dataset:
+        raw["dataset"] = args.dataset
+    if args.max_series:
+        raw["max_series"] = args.max_series
+    train = {"progress_bar": not args.no_progress}
+    if args.model_preset:
+        train["model_preset"] = args.model_preset
+    if args.max_epochs:
+        train["max_epochs"] = args.max_epochs
+    backtest = {}
+    if args.models:
+        backtest["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.cutoffs:
+        backtest["cutoffs"] = args.cutoffs
+    ops = {
+        "raw__observations": {"config": raw},
+        "ml__backtests": {"config": backtest},
+        "ml__trained_model": {"config": train},
+    }
+    return {"ops": ops, **QUIET_LOGS}
+
+
+def load_config(args: argparse.Namespace) -> dict:
+    covariates = [c.strip() for c in args.covariates.split(",") if c.strip()]
+    config = {
+        "dataset": "file",
+        "path": os.path.abspath(args.file),
+        "series_id_column": args.series_id,
+        "timestamp_column": args.timestamp,
+        "value_column": args.value,
+        "covariates": covariates,
+        "delimiter": args.delimiter,
+        "encoding": args.encoding,
+    }
+    return {"ops": {"raw__observations": {"config": config}}, **QUIET_LOGS}
+
+
+class _FirstLineOfErrors(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text.splitlines()[0] if record.levelno >= logging.ERROR and text else text
+
+
+def _logger_def(log: CommandLog, handlers: list[logging.Handler]):
+    import dagster as dg
+
+    @dg.logger(
+        config_schema={"log_level": dg.Field(str, is_required=False, default_value="INFO")},
+        description="Console at log_level (errors by their first line); everything to the log.",
+    )
+    def console(init_context):
+        logger = logging.Logger("dagster", level=logging.DEBUG)
+        shown = logging.StreamHandler(sys.stderr)
+        shown.setLevel(init_context.logger_config["log_level"].upper())
+        shown.setFormatter(_FirstLineOfErrors("%(asctime)s - %(levelname)s - %(message)s"))
+        log.path.parent.mkdir(parents=True, exist_ok=True)
+        kept = logging.FileHandler(log.path, encoding="utf-8")
+        kept.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
+        for handler in (shown, kept):
+            logger.addHandler(handler)
+            handlers.append(handler)
+        return logger
+
+    return console
+
+
+def execute(job, log: CommandLog, **kwargs):
+    """job.execute_in_process with warecast's console/file logger; a bad config is a UserError."""
+    import dagster as dg
+
+    handlers: list[logging.Handler] = []
+    job = job.with_logger_defs({"console": _logger_def(log, handlers)})
+    try:
+        return job.execute_in_process(raise_on_error=False, **kwargs)
+    except dg.DagsterInvalidConfigError as error:
+        raise UserError(str(error).strip().splitlines()[0]) from error
+    finally:
+        for handler in handlers:
+            handler.close()
+
+
+def check_result(command: str, result, log: CommandLog) -> int:
+    """0 on success; a UserError for a step failed by bad input; else the bug's trace (1)."""
+    if result.success:
+        return 0
+    failures = [e for e in result.all_events if e.is_step_failure and e.step_failure_data]
+    for event in failures:
+        error = event.step_failure_data.error
+        cause = error.cause or error
+        if is_user_error(cause.cls_name or "", without_class(cause.message)):
+            log.write(error.to_string())
+            raise UserError(
+                f"step {event.step_key} failed: {without_class(cause.message)}", after_run=True
+            )
+    if failures:
+        event = failures[0]
+        return report_bug(command, event.step_key, event.step_failure_data.error.to_string(), log)
+    return report_bug(command, "(run)", "The Dagster run failed without a step failure.", log)
+
+
+def run_or_load(args: argparse.Namespace, log: CommandLog) -> int:
+    import dagster as dg
+
+    from orchestration.assets.raw import RAW_KEY
+    from orchestration.definitions import defs
+    from orchestration.summary import print_summary
+
+    job = defs.resolve_job_def("forecast_pipeline")
+    started = time.monotonic()
+    with dg.DagsterInstance.get() as instance:
+        if args.command == "load":
+            result = execute(
+                job, log, run_config=load_config(args), instance=instance, asset_selection=[RAW_KEY]
+            )
+        else:
+            result = execute(job, log, run_config=run_config(args), instance=instance)
+    code = check_result(args.command, result, log)
+    if code == 0:
+        print_summary(args.command, result, time.monotonic() - started)
+    return code
+
+
+def rollback_command(args: argparse.Namespace, log: CommandLog) -> int:
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    with dg.DagsterInstance.get() as instance:
+        result = rollback(defs, instance, args.model, args.version, args.reason, log)
+    code = check_result("rollback", result, log)
+    if code == 0:
+        _print_rollback(result, args.model, args.version)
+    return code
+
+
+def _print_rollback(result, model: str, version: str) -> None:
+    written = [
+        m.metadata for m in result.asset_materializations_for_node("ml__forecasts") if m.metadata
+    ]
+    rows = written[0]["dagster/row_count"].value if written else 0
+    print(f"\nwarecast rollback: {model}@champion is now version {version}.")
+    print(f"  forecasts rewritten with version {version}: {rows} rows")
+    print("  history: ml.model_version_history, marts.dim_model_versions (docs/lineage.md)")
+
+
+def rollback(defs, instance, model: str, version: str, reason: str = "", log=None):
+    """Point @champion at `version`, record it in the history, rewrite the forecasts with it.
+
+    Returns the Dagster result of re-running ml/forecasts and everything downstream of it.
+    """
+    import dagster as dg
+
+    from orchestration.assets.ml import FORECASTS_KEY
+    from orchestration.lineage import ModelVersionHistory
+    from orchestration.settings import load_pipeline
+
+    pipeline = load_pipeline()
+    if model != pipeline.model_name:
+        raise UserError(
+            f"pipeline {pipeline.name!r} publishes model {pipeline.model_name!r}, not {model!r}.",
+            f"pass --pipeline for the use case that serves {model!r}.",
+        )
+    warehouse = defs.resources["warehouse"]
+    history = ModelVersionHistory(warehouse.client(), pipeline.forecast_schema)
+    try:
+        defs.resources["mlflow_tracking"].promote(
+            model, version, reason or f"rollback to {version}", history, event="rolled_back"
+        )
+    except ValueError as error:
+        raise UserError(str(error)) from error
+    keys = dg.AssetSelection.keys(FORECASTS_KEY).downstream().resolve(defs.resolve_asset_graph())
+    job = defs.resolve_job_def("forecast_pipeline")
+    kwargs = {"run_config": QUIET_LOGS, "instance": instance, "asset_selection": list(keys)}
+    if log is None:  # called from Python (tests, notebooks): Dagster's own console logger
+        return job.execute_in_process(raise_on_error=False, **kwargs)
+    return execute(job, log, **kwargs)
