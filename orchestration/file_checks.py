@@ -146,10 +146,14 @@ def _check_kind(path: Path, head: bytes, parquet: bool) -> None:
 
 
 def _parquet_schema(path: Path) -> pa.Schema:
+    """The schema from the footer; a file without rows is refused here."""
     try:
-        return pq.read_schema(path)
+        footer = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as error:
         raise SourceError(f"{path} is not a readable Parquet file: {error}.") from error
+    if footer.metadata.num_rows == 0:
+        raise SourceError(f"{path} has columns but no rows: nothing to load. Export it again.")
+    return footer.schema_arrow
 
 
 def _csv_header(path: Path, delimiter: str, encoding: str) -> pa.Schema:

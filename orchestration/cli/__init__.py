@@ -90,7 +90,3 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         log.exception(error)
         return report_user_error(args.command, error, log, args.verbose)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

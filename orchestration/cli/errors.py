@@ -28,6 +28,7 @@ USER_ERROR_CLASSES = {
     "ProfileError",
     "DuckDBBusyError",
     "UserError",
+    "OperationalError",  # ADBC's and Snowflake's: the server went away or refused us
 }
 # Messages of plain ValueErrors/WarehouseErrors that name bad configuration, not a bug.
 USER_ERROR_MESSAGES = re.compile(

@@ -37,8 +37,9 @@ def _zip() -> bytes:
 
 
 def _parquet(**columns) -> bytes:
+    rows = len(next(iter(columns.values())))
     names = ["store", "day", *columns]
-    arrays = [pa.array(["a"]), pa.array(["2024-01-01"]), *columns.values()]
+    arrays = [pa.array(["a"] * rows), pa.array(["2024-01-01"] * rows), *columns.values()]
     buffer = io.BytesIO()
     pq.write_table(pa.Table.from_arrays(arrays, names=names), buffer)
     return buffer.getvalue()
@@ -92,6 +93,12 @@ AT_THE_DOOR = {
         b"store,day,sales\n",
         [],
         r"has a header but no data rows",
+    ),
+    "a Parquet file without rows": (
+        "upload.parquet",
+        _parquet(sales=pa.array([], pa.float64())),
+        [],
+        r"has columns but no rows: nothing to load",
     ),
     "text renamed .parquet": (
         "upload.parquet",

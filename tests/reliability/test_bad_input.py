@@ -7,10 +7,12 @@ published before stay intact and queryable.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import subprocess
 import sys
+import zipfile
 from collections import Counter
 
 import pandas as pd
@@ -111,7 +113,17 @@ def _raw_with_text_ts(raw: pa.Table) -> pa.Table:
     return raw.set_column(raw.column_names.index("ts"), "ts", text)
 
 
+def _raw_with_a_huge_value(raw: pa.Table) -> pa.Table:
+    values = raw.column("value").to_pylist()
+    values[5] = -1e200  # a row of series "clean": its square overflows the feature SQL
+    return raw.set_column(raw.column_names.index("value"), "value", pa.array(values))
+
+
 STOPPING_CASES = {
+    "values beyond 1e150": (
+        _raw_with_a_huge_value,
+        r"'value' has 1 value\(s\) beyond ±1e\+150, e\.g\. -1e\+200 in series 'clean' \(row 5\)",
+    ),
     "empty raw table": (lambda raw: raw.slice(0, 0), "has no rows"),
     "missing column": (_raw_without_value, r"no column\(s\) \['value'\]"),
     "non-numeric values": (_raw_with_text_values, r"'value' has \d+ non-numeric.*'lots'.*rows \["),
@@ -134,6 +146,13 @@ def test_raw_tables_that_cannot_be_forecast_stop_the_run(pipeline, case):
     assert client.read_table("ml", "forecasts").num_rows == published.num_rows
 
 
+def _zipped(text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("upload.csv", text)
+    return buffer.getvalue()
+
+
 GOOD_CSV = "store,day,sales\na,2024-01-01T00:00:00+02:00,1.5\na,2024-01-02T00:00:00Z,2.5\n"
 FILE_CASES = {
     "wrong delimiter": (GOOD_CSV.replace(",", ";").encode(), r"Pass --delimiter ';'"),
@@ -142,6 +161,19 @@ FILE_CASES = {
         r"not UTF-8: byte b'\\xfc' on line 2.*iconv",
     ),
     "missing column": (b"store,day,revenue\na,2024-01-01,1\n", r"no column\(s\) \['sales'\]"),
+    "duplicate column names": (
+        b"store,day,sales,sales\na,2024-01-01,1,2\n",
+        r"more than one column named 'sales'",
+    ),
+    "a zip archive renamed .csv": (_zipped(GOOD_CSV), r"is not a CSV file: it is a ZIP archive"),
+    "values beyond 1e150": (
+        b"store,day,sales\na,2024-01-01,1e308\n",
+        r"'sales' has 1 value\(s\) beyond ±1e\+150",
+    ),
+    "a newline in a series id": (
+        b'store,day,sales\n"a\nb",2024-01-01,1\n',
+        r"'store' has 1 series id\(s\) with a control character.*'a\\nb'",
+    ),
 }
 
 
