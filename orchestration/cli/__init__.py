@@ -80,8 +80,7 @@ def _quick_look_to_a_pipe(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure(args)
-    log = CommandLog.for_command(args.command)
-    log.write(f"warecast {' '.join(sys.argv[1:] if argv is None else argv)}")
+    log = CommandLog.for_command(args.command, sys.argv[1:] if argv is None else argv)
     try:
         with warecast_logs_to(log):
             if args.command in ("leaderboard", "forecasts", "status"):

@@ -66,17 +66,22 @@ class CommandLog:
     """The log file of one command under <WARECAST_HOME>/logs/ (created on the first write)."""
 
     path: Path
+    header: str = ""  # the command line, written first
 
     @classmethod
-    def for_command(cls, command: str) -> CommandLog:
+    def for_command(cls, command: str, argv: list[str]) -> CommandLog:
         from orchestration.settings import warecast_home
 
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        return cls(warecast_home() / "logs" / f"{stamp}-{command}-{os.getpid()}.log")
+        path = warecast_home() / "logs" / f"{stamp}-{command}-{os.getpid()}.log"
+        return cls(path, f"warecast {' '.join(argv)}")
 
     def write(self, text: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        first = not self.path.exists()
         with self.path.open("a", encoding="utf-8") as handle:
+            if first and self.header:
+                handle.write(self.header + "\n")
             handle.write(text if text.endswith("\n") else text + "\n")
 
     def exception(self, error: BaseException) -> None:
@@ -88,6 +93,17 @@ class CommandLog:
             return str(self.path.relative_to(Path.cwd()))
         except ValueError:
             return str(self.path)
+
+
+class _LogFile(logging.Handler):
+    """Appends to the command's log, which exists only once something is written to it."""
+
+    def __init__(self, log: CommandLog) -> None:
+        super().__init__(logging.DEBUG)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.log.write(self.format(record))
 
 
 class _OneNotice(logging.Handler):
@@ -111,8 +127,7 @@ class _OneNotice(logging.Handler):
 def warecast_logs_to(log: CommandLog) -> Iterator[None]:
     """warecast's own Python logging (e.g. retries) into the command's log file."""
     logger = logging.getLogger("warecast")
-    log.path.parent.mkdir(parents=True, exist_ok=True)
-    handlers = [logging.FileHandler(log.path, encoding="utf-8"), _OneNotice()]
+    handlers = [_LogFile(log), _OneNotice()]
     handlers[0].setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
     for handler in handlers:
         logger.addHandler(handler)

@@ -81,7 +81,7 @@ def _logger_def(log: CommandLog, handlers: list[logging.Handler]):
         shown = logging.StreamHandler(sys.stderr)
         shown.setLevel(init_context.logger_config["log_level"].upper())
         shown.setFormatter(_FirstLineOfErrors("%(asctime)s - %(levelname)s - %(message)s"))
-        log.path.parent.mkdir(parents=True, exist_ok=True)
+        log.write("Dagster event log:")
         kept = logging.FileHandler(log.path, encoding="utf-8")
         kept.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
         for handler in (shown, kept):

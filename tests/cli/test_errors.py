@@ -112,7 +112,7 @@ def test_a_bug_in_a_step_still_shows_its_trace(warecast_home, capsys):
         return {}["no such key"]  # a bug, not bad input
 
     defs = dg.Definitions(assets=[broken_step], jobs=[dg.define_asset_job("job")])
-    log = CommandLog.for_command("run")
+    log = CommandLog.for_command("run", ["run"])
     result = execute(defs.resolve_job_def("job"), log, run_config=QUIET_LOGS)
     assert check_result("run", result, log) == 1
     err = capsys.readouterr().err

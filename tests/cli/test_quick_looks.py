@@ -4,6 +4,8 @@ PostgreSQL. The marts are written in the exact shape their dbt contracts declare
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -148,6 +150,7 @@ def _ok(*args: str) -> str:
     result = warecast(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     assert stderr_lines(result) == [], result.stderr
+    assert not (Path(os.environ["WARECAST_HOME"]) / "logs").exists()  # no log of a quiet look
     return result.stdout
 
 
