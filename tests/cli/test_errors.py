@@ -28,6 +28,7 @@ def test_a_missing_file_reads_as_two_lines_and_the_trace_is_logged(warecast_home
     result = warecast("load", "missing.csv")
     lines = _user_error(result, "missing.csv does not exist. Check the path", max_lines=2)
     assert lines[0].startswith("warecast load: File ")
+    assert "STEP_FAILURE" not in result.stderr  # found before Dagster started
     log = log_path(result)
     assert log.parent == warecast_home / "logs"
     assert "Traceback" in log.read_text() and "does not exist" in log.read_text()
@@ -59,8 +60,8 @@ def test_unknown_models_presets_and_settings_stop_before_dagster(warecast_home, 
     _user_error(warecast("run", *flags), message)
 
 
-@pytest.mark.postgres
 def test_an_unreachable_postgres_server(warecast_home):
+    """Nothing listens on port 1: refused at once, reported without 30 s of retries."""
     result = warecast("status", "--target", "postgres", WARECAST_PG_PORT="1")
     lines = _user_error(result, "Cannot reach PostgreSQL at 127.0.0.1:1")
     assert "WARECAST_PG_*" in lines[1]
