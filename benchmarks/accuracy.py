@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="12 series, tiny presets")
     parser.add_argument("--refresh-features", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
 
     from ml.backtest import run_backtest
     from ml.config import ForecastSpec

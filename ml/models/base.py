@@ -62,6 +62,10 @@ class Forecaster(ABC):
     bounded_history: ClassVar[bool] = False
     preset_family: ClassVar[str]  # ml/presets/<family>.yaml
 
+    def describe(self) -> str:
+        """What makes this model's rows, for lineage: the family, or e.g. an ensemble's members."""
+        return self.name
+
     @classmethod
     def from_preset(cls, preset: dict, **overrides: Any) -> Forecaster:
         """Build from a preset's raw dict; overrides replace single fields of it."""

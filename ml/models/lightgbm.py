@@ -81,6 +81,12 @@ class LightGBMConfig(BaseModel):
         400_000, gt=0, description="(origin, step) rows sampled for training; origins sampled"
     )
     validation_origins: int = Field(6, gt=0, description="recent origins held out to calibrate")
+    train_history: int | None = Field(
+        None, gt=0, description="only origins in each series' last N periods train; None = all"
+    )
+    log_target: bool | None = Field(
+        None, description="learn log(target / anchor); None = when every value is positive"
+    )
     n_jobs: int = Field(0, ge=0, description="LightGBM threads; 0 = every core")
     seed: int = 42
 
@@ -118,6 +124,7 @@ class LightGBMForecaster(Forecaster):
         self.spec: ForecastSpec | None = None
         self.booster = None
         self.band: ResidualBand | None = None
+        self.log_target = False
 
     @classmethod
     def from_preset(cls, preset: dict, **overrides: Any) -> LightGBMForecaster:
@@ -128,6 +135,12 @@ class LightGBMForecaster(Forecaster):
         self.spec = spec
         clean = self._clean(frame, spec)
         started = time.perf_counter()
+        positive = bool((clean["value"] > 0).all())
+        self.log_target = positive if self.config.log_target is None else self.config.log_target
+        if self.log_target and not positive:
+            raise InvalidInputError(
+                "lightgbm log_target needs every value > 0; set log_target: false in its preset."
+            )
         panel = _Panel.build(clean)
         origins, steps = self._pairs(panel, panel.ts.max())
         val_ts = self._validation_origins(panel)
@@ -183,6 +196,9 @@ class LightGBMForecaster(Forecaster):
     def _pairs(self, panel: _Panel, until) -> tuple[np.ndarray, np.ndarray]:
         """Every (origin, step) whose target is observed at or before `until`."""
         origins = self._origins(panel)
+        if self.config.train_history:
+            recent = panel.end[panel.series[origins]] - origins <= self.config.train_history
+            origins = origins[recent]
         horizon = self.spec.horizon
         o = np.repeat(origins, horizon)
         h = np.tile(np.arange(1, horizon + 1), len(origins))
@@ -218,6 +234,8 @@ class LightGBMForecaster(Forecaster):
         inside = (steps - 1) % m + 1  # the target's position within the season ahead
 
         def relative(values: np.ndarray) -> np.ndarray:
+            if self.log_target:
+                return np.log(values) - np.log(level)
             return (values - level) / scale
 
         features = {"step": steps.astype("float64")}
@@ -255,7 +273,8 @@ class LightGBMForecaster(Forecaster):
         import lightgbm as lgb
 
         matrix, base, scale = self._design(panel, origins, steps)
-        target = (panel.columns["value"][origins + steps] - base) / scale
+        actual = panel.columns["value"][origins + steps]
+        target = np.log(actual / base) if self.log_target else (actual - base) / scale
         return lgb.Dataset(
             matrix,
             target,
@@ -321,7 +340,8 @@ class LightGBMForecaster(Forecaster):
     def _quantiles(self, booster, panel, origins, steps, rounds=None) -> dict:
         """p50 and the scale of (origin, step) rows."""
         matrix, base, scale = self._design(panel, origins, steps)
-        p50 = base + scale * booster.predict(matrix, num_iteration=rounds)
+        raw = booster.predict(matrix, num_iteration=rounds)
+        p50 = base * np.exp(raw) if self.log_target else base + scale * raw
         return {"p50": p50, "scale": scale}
 
     def _forecast(self, panel: _Panel, origins: np.ndarray) -> pd.DataFrame:
@@ -353,6 +373,7 @@ class LightGBMForecaster(Forecaster):
             "spec": self.spec.model_dump(),
             "config": self.config.model_dump(),
             "band": self.band.to_dict() if self.band else None,
+            "log_target": self.log_target,
             "features": list(FEATURE_NAMES),
         }
         (directory / "config.json").write_text(json.dumps(config, indent=1))
@@ -371,6 +392,7 @@ class LightGBMForecaster(Forecaster):
             forecaster.spec = ForecastSpec(**config["spec"])
             band = config["band"]
             forecaster.band = band and ResidualBand.from_dict(band, forecaster.spec.horizon)
+            forecaster.log_target = bool(config["log_target"])
             forecaster.booster = lgb.Booster(model_file=str(Path(directory) / "model.txt"))
         except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as error:
             raise ArtifactError(f"LightGBM model in {directory} is invalid: {error}") from error

@@ -130,6 +130,7 @@ def trained_model(
             **tags,
             "pipeline": pipeline.name,
             "model_family": choice.model,
+            "model_detail": forecaster.describe(),
             "backtest_run_id": choice.backtest_run_id,
             "champion_reason": choice.reason,
         },
@@ -140,11 +141,15 @@ def trained_model(
     record_data_version(client, pipeline.forecast_schema, data)
     history_table = ModelVersionHistory(client, pipeline.forecast_schema)
     version_lineage = mlflow_tracking.version_lineage(registered.name, registered.version)
+    detail = forecaster.describe()  # an ensemble: which members, with which presets
     history_table.record(
-        registered.name, registered.version, "registered", "trained", version_lineage
+        registered.name, registered.version, "registered", f"trained {detail}", version_lineage
+    )
+    reason = (
+        choice.reason if detail == choice.model else f"{choice.reason} {choice.model}: {detail}."
     )
     # The backtest chose this family on shared cutoffs; its refit on all data now serves.
-    mlflow_tracking.promote(registered.name, registered.version, choice.reason, history_table)
+    mlflow_tracking.promote(registered.name, registered.version, reason, history_table)
     context.log.info("Registered %s version %s", registered.name, registered.version)
     return dg.MaterializeResult(
         metadata={
@@ -153,7 +158,8 @@ def trained_model(
             "mlflow_run_id": registered.run_id,
             "feature_data_version": data.data_version,
             "model_family": choice.model,
-            "champion_reason": choice.reason,
+            "model_detail": detail,
+            "champion_reason": reason,
             "series": report.n_series,
             **{k: float(v) for k, v in metrics.items()},
         }

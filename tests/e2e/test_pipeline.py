@@ -11,7 +11,12 @@ import pandas as pd
 import pytest
 
 from ml.datasets import load_aus_retail
-from tests.run_configs import COMPARED_BACKTEST, TINY_TRAINING
+from tests.run_configs import (
+    COMPARED_BACKTEST,
+    COMPARED_FAMILIES,
+    ENSEMBLE_BACKTEST,
+    TINY_TRAINING,
+)
 
 N_SERIES, HORIZON = 8, 24
 
@@ -90,7 +95,7 @@ def test_whole_graph(target, request, warecast_home, tmp_path, demo_subset):
     summary = _query(defs, "ml", "backtest_summary")
     champion = summary.loc[summary["is_champion"].astype(bool), "model"]
     assert list(champion) == [trained["model_family"].value]
-    assert set(summary["model"]) == {"seasonal_naive", "auto_ets", "tft"}
+    assert set(summary["model"]) == set(COMPARED_FAMILIES)
     assert set(forecasts["method"]) <= {trained["model_family"].value, "seasonal_naive_fallback"}
     assert set(forecasts["model_version"]) == {trained["model_version"].value}
     assert set(forecasts["mlflow_run_id"]) == {trained["mlflow_run_id"].value}
@@ -120,6 +125,41 @@ def test_whole_graph(target, request, warecast_home, tmp_path, demo_subset):
     assert len(merged) == len(versus)
     assert (merged["actual"] - merged["expected"]).abs().max() < 1e-9
     assert ((merged["actual"] - merged["p50"]) - merged["error"]).abs().max() < 1e-9
+
+
+@pytest.mark.parametrize("target", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_ensemble_champion_serves_and_names_its_members(
+    target, request, warecast_home, tmp_path, demo_subset
+):
+    if target in TARGET_DATABASES:
+        request.getfixturevalue(TARGET_DATABASES[target])
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions(target)
+    path = _write_parquet(demo_subset, tmp_path / "raw.parquet")
+    ops = {
+        "raw__observations": {"config": _raw_config(path)},
+        "ml__backtests": ENSEMBLE_BACKTEST,
+        "ml__trained_model": TINY_TRAINING,
+    }
+    result = _run(defs, {"ops": ops})
+    assert result.success
+
+    members = "median of seasonal_naive:tiny, auto_theta:tiny, lightgbm:tiny"
+    trained = result.asset_materializations_for_node("ml__trained_model")[0].metadata
+    assert (trained["model_family"].value, trained["model_detail"].value) == ("ensemble", members)
+    forecasts = _query(defs, "ml", "forecasts")
+    assert len(forecasts) == N_SERIES * HORIZON
+    assert set(forecasts["method"]) == {"ensemble"}
+    assert (forecasts["p10"] <= forecasts["p50"]).all()
+    assert (forecasts["p50"] <= forecasts["p90"]).all()
+    # A forecast row's version names the members that made it.
+    versions = _query(defs, "marts", "dim_model_versions")
+    champion = versions[versions["is_champion"].astype(bool)]
+    assert list(champion["model_version"]) == [trained["model_version"].value]
+    assert members in champion["champion_reason"].iloc[0]
+    history = _query(defs, "ml", "model_version_history")
+    assert f"trained {members}" in set(history["reason"])
 
 
 def _assert_tracked(run_id: str, version: str, dagster_run_id: str) -> None:
