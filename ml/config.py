@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -64,7 +65,8 @@ class StatsConfig(_Frozen):
 
 
 class NeuralConfig(_Frozen):
-    """Size, window and training of the networks on warecast's tensor path (LSTM, Informer)."""
+    """Size, window and training of the networks on warecast's tensor path (LSTM, Informer,
+    MLP). `ensemble` members are separate seeds; forecasts take the median of each quantile."""
 
     encoder_length: int = Field(24, gt=1, description="history steps each window conditions on")
     hidden_size: int = Field(16, gt=0)
@@ -77,7 +79,27 @@ class NeuralConfig(_Frozen):
     batches_per_epoch: int = Field(30, gt=0)
     batch_size: int = Field(128, gt=0)
     learning_rate: float = Field(0.005, gt=0)
+    lr_schedule: Literal["constant", "onecycle"] = Field(
+        "constant", description="onecycle: warm up to learning_rate, then anneal, per batch"
+    )
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
     gradient_clip_val: float = Field(1.0, gt=0)
+    log_scale: bool = Field(
+        False, description="model log1p(value) when every training value is >= 0 (else raw)"
+    )
+    early_stopping_patience: int | None = Field(
+        None,
+        gt=0,
+        description="hold out each series' last horizon of the training part, keep the epoch "
+        "with the best pinball loss there, stop after this many epochs without improvement",
+    )
+    refit: bool = Field(
+        True, description="after early stopping, retrain on every window for the best epochs"
+    )
+    ensemble: int = Field(1, gt=0, description="networks trained with seeds seed, seed+1, ...")
+    cpu_threads: int | None = Field(
+        None, gt=0, description="torch CPU threads while training; None = torch's default"
+    )
     seed: int = 42
     strategy: str = Field("auto", description="Lightning strategy, e.g. ddp for several devices")
     devices: int | str = Field(1, description="Lightning devices")

@@ -135,6 +135,12 @@ class SeriesTensors:
         )
         return first + torch.arange(int(usable.sum()))  # one int per window, not the window
 
+    def last_window_starts(self, length: int, holdout: int = 0) -> torch.Tensor:
+        """The start of each series' last window of `length` ending `holdout` rows before its
+        end (series too short for one give none): the time-based validation split."""
+        starts = self.offsets[1:] - holdout - length
+        return starts[starts >= self.offsets[:-1]]
+
     def gather(self, starts: torch.Tensor, encoder: int, horizon: int):
         """(past values (B, encoder), time idx (B, encoder + horizon), future values (B, horizon)).
 

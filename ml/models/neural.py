@@ -12,12 +12,15 @@ import json
 import logging
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning.pytorch as pl
+import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 from torch import nn
 
 from ml.config import QUANTILES, ForecastSpec, NeuralConfig
@@ -70,31 +73,87 @@ def forecast_windows(net: nn.Module, past: torch.Tensor, time_idx: torch.Tensor,
     return out + seasonal_base(x, season, horizon).unsqueeze(-1).float(), loc, scale
 
 
+@contextmanager
+def _cpu_threads(threads: int | None):
+    """Small networks on a shared CPU: one thread each is often several times faster."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _precision() -> str:
     return "bf16-mixed" if torch.cuda.is_available() else "32-true"
 
 
 class WindowModule(pl.LightningModule):
-    """Trains `net` on windows gathered from tensors that sit on the training device."""
+    """Trains `net` on windows gathered from tensors that sit on the training device; validates
+    on `val_starts` (one window per series, after the training windows) when given."""
 
-    def __init__(self, net: nn.Module, data: SeriesTensors, spec: ForecastSpec, cfg: NeuralConfig):
+    def __init__(self, net, data: SeriesTensors, spec: ForecastSpec, cfg: NeuralConfig, steps):
         super().__init__()
-        self.net, self.data, self.spec, self.cfg = net, data, spec, cfg
+        self.net, self.data, self.spec, self.cfg, self.steps = net, data, spec, cfg, steps
 
     def on_fit_start(self):
         self.data = self.data.to(self.device)  # once: batches are gathered on the device
 
-    def training_step(self, starts, batch_idx):
+    def _loss(self, starts: torch.Tensor) -> torch.Tensor:
         past, time_idx, future = self.data.gather(
             starts, self.cfg.encoder_length, self.spec.horizon
         )
         out, loc, scale = forecast_windows(self.net, past, time_idx, self.spec.season_length)
-        loss = pinball_loss(out, (future - loc) / scale)
+        return pinball_loss(out, (future - loc) / scale)
+
+    def training_step(self, starts, batch_idx):
+        loss = self._loss(starts)
         self.log("train_loss", loss, prog_bar=True, batch_size=len(starts))
         return loss
 
+    def validation_step(self, starts, batch_idx):
+        loss = self._loss(starts.to(self.device))
+        self.log("val_loss", loss, prog_bar=True, batch_size=len(starts), sync_dist=True)
+
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.net.parameters(), lr=self.cfg.learning_rate)
+        cfg = self.cfg
+        optimizer = torch.optim.AdamW(
+            self.net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
+        if cfg.lr_schedule == "constant":
+            return optimizer
+        schedule = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.learning_rate, total_steps=self.steps
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+class KeepBest(pl.Callback):
+    """The network's weights at its best validation loss, in memory (no checkpoint pickles)."""
+
+    def __init__(self):
+        self.loss, self.epochs, self.state = float("inf"), 0, None
+
+    def on_validation_end(self, trainer, module):
+        loss = trainer.callback_metrics.get("val_loss")
+        if trainer.sanity_checking or loss is None or not float(loss) < self.loss:
+            return
+        self.loss, self.epochs = float(loss), trainer.current_epoch + 1
+        self.state = {k: v.detach().clone() for k, v in module.net.state_dict().items()}
+
+
+class Members(nn.Module):
+    """The ensemble: networks of one architecture trained with different seeds."""
+
+    def __init__(self, nets: list[nn.Module]):
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, past: torch.Tensor, time_features: torch.Tensor) -> torch.Tensor:
+        """Each quantile's median over the members: (B, H, 3), still ordered."""
+        outputs = torch.stack([net(past, time_features).float() for net in self.nets])
+        return outputs.quantile(0.5, dim=0) if len(self.nets) > 1 else outputs[0]
 
 
 class TensorPathForecaster(Forecaster):
@@ -109,6 +168,7 @@ class TensorPathForecaster(Forecaster):
         self.spec: ForecastSpec | None = None
         self.scaler: SeriesScaler | None = None
         self.net: nn.Module | None = None
+        self.log_values = False  # log1p applied: config.log_scale and non-negative training data
 
     @classmethod
     def from_preset(cls, preset: dict, **overrides: Any) -> TensorPathForecaster:
@@ -120,44 +180,101 @@ class TensorPathForecaster(Forecaster):
 
     # --- training ----------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, spec: ForecastSpec, validate: bool = True) -> FitReport:
+        """validate=True holds each series' last horizon out of everything (scaler, training)
+        and scores it; validate=False trains on the whole history."""
         cfg = self.config
         clean = drop_leading_nulls(validate_training_frame(frame, spec.freq))
-        pl.seed_everything(cfg.seed, verbose=False)
         self.spec = spec
-        position = clean.groupby("series_id").cumcount()
-        sizes = clean.groupby("series_id")["ts"].transform("size")
-        self.scaler = SeriesScaler.fit(clean[position < sizes - spec.horizon])
-        data = SeriesTensors.build(clean, spec.freq, self.scaler)
-        starts = data.window_starts(cfg.encoder_length + spec.horizon, holdout=spec.horizon)
-        if len(starts) == 0:
+        self.log_values = cfg.log_scale and bool((clean["value"] >= 0).all())
+        modelled = self._to_model_scale(clean)
+        holdout = spec.horizon if validate else 0
+        position = modelled.groupby("series_id").cumcount()
+        sizes = modelled.groupby("series_id")["ts"].transform("size")
+        self.scaler = SeriesScaler.fit(modelled[position < sizes - holdout])
+        data = SeriesTensors.build(modelled, spec.freq, self.scaler)
+        length = cfg.encoder_length + spec.horizon
+        if len(data.window_starts(length, holdout=holdout)) == 0:
             raise InvalidInputError(
                 f"No training window: every series is shorter than encoder_length "
                 f"({cfg.encoder_length}) + 2 x horizon ({spec.horizon}). Use a smaller preset "
                 "encoder_length, a shorter horizon, or more history."
             )
-        self.net = self.build_net(spec)
-        batches = WindowStarts(starts, cfg.batch_size, cfg.batches_per_epoch, cfg.seed)
-        loader = torch.utils.data.DataLoader(batches, batch_size=None)
         started = time.perf_counter()
-        trainer = self._trainer()
-        with warnings.catch_warnings():
+        members, epochs = [], 0
+        for member in range(cfg.ensemble):
+            net, member_epochs = self._train_member(data, holdout, cfg.seed + member)
+            members.append(net.cpu().eval())
+            epochs += member_epochs
+        seconds = time.perf_counter() - started
+        self.net = Members(members).eval()
+        n_samples = cfg.batch_size * cfg.batches_per_epoch * epochs
+        if not validate:
+            return unvalidated_report(clean, seconds, n_samples, epochs)
+        return holdout_report(clean, spec, self._forecast, seconds, n_samples, epochs)
+
+    def _train_member(self, data: SeriesTensors, holdout: int, seed: int) -> tuple[nn.Module, int]:
+        """One network: with early stopping, first on windows before a validation horizon
+        (keeping its best epoch), then, with `refit`, afresh on all windows for that long."""
+        cfg, spec = self.config, self.spec
+        length = cfg.encoder_length + spec.horizon
+        epochs, val_starts = cfg.max_epochs, None
+        if cfg.early_stopping_patience:
+            val_starts = data.last_window_starts(length, holdout=holdout)
+            if len(data.window_starts(length, holdout=holdout + spec.horizon)) == 0:
+                val_starts = None  # too short to split: train without early stopping
+        if val_starts is not None and len(val_starts):
+            best = KeepBest()
+            starts = data.window_starts(length, holdout=holdout + spec.horizon)
+            net = self._run(data, starts, seed, cfg.max_epochs, val_starts, best)
+            epochs = best.epochs or cfg.max_epochs
+            if best.state is not None:
+                net.load_state_dict(best.state)
+            if not cfg.refit:
+                return net, epochs
+        starts = data.window_starts(length, holdout=holdout)
+        return self._run(data, starts, seed, epochs), epochs
+
+    def _run(self, data, starts, seed, epochs, val_starts=None, best=None) -> nn.Module:
+        cfg = self.config
+        pl.seed_everything(seed, verbose=False)
+        net = self.build_net(self.spec)
+        batches = WindowStarts(starts, cfg.batch_size, cfg.batches_per_epoch, seed)
+        loader = torch.utils.data.DataLoader(batches, batch_size=None)
+        val_loader = None
+        if val_starts is not None:
+            val_loader = torch.utils.data.DataLoader(list(val_starts.split(4096)), batch_size=None)
+        callbacks = []
+        if best is not None:
+            callbacks = [best, EarlyStopping("val_loss", patience=cfg.early_stopping_patience)]
+        trainer = self._trainer(epochs, callbacks, validate=val_loader is not None)
+        module = WindowModule(net, data, self.spec, cfg, steps=epochs * cfg.batches_per_epoch)
+        with warnings.catch_warnings(), _cpu_threads(cfg.cpu_threads):
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
             warnings.filterwarnings("ignore", message=".*IterableDataset.*__len__.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+            warnings.filterwarnings("ignore", message=".*`validation_step` but have no.*")
             logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-            trainer.fit(WindowModule(self.net, data, spec, cfg), train_dataloaders=loader)
-        seconds = time.perf_counter() - started
+            trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader)
         self.trained_world_size = trainer.world_size  # processes that trained (DDP: > 1)
-        self.net = self.net.cpu().eval()
-        n_samples = cfg.batch_size * cfg.batches_per_epoch * trainer.current_epoch
-        if not validate:
-            return unvalidated_report(clean, seconds, n_samples, cfg.max_epochs)
-        return holdout_report(clean, spec, self._forecast, seconds, n_samples, cfg.max_epochs)
+        return net
 
-    def _trainer(self):
+    def _to_model_scale(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if not self.log_values:
+            return frame
+        if (frame["value"] < 0).any():
+            raise InvalidInputError(
+                f"{self.name} was trained on log1p(value) of non-negative series; this frame "
+                "has negative values. Retrain (log_scale is skipped for such data)."
+            )
+        return frame.assign(value=np.log1p(frame["value"].to_numpy(dtype="float64")))
+
+    def _trainer(self, epochs: int, callbacks: list, validate: bool):
         cfg = self.config
         return pl.Trainer(
-            max_epochs=cfg.max_epochs,
+            max_epochs=epochs,
+            callbacks=callbacks,
+            limit_val_batches=None if validate else 0,
+            num_sanity_val_steps=0,
             accelerator=cfg.accelerator,
             devices=cfg.devices,
             strategy=cfg.strategy,
@@ -194,7 +311,8 @@ class TensorPathForecaster(Forecaster):
     def _forecast_net(self, history: pd.DataFrame) -> pd.DataFrame:
         spec, length = self.spec, self.config.encoder_length
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        data = SeriesTensors.build(history, spec.freq, self.scaler).to(device)
+        modelled = self._to_model_scale(history)
+        data = SeriesTensors.build(modelled, spec.freq, self.scaler).to(device)
         net = self.net.to(device).eval()
         starts = data.offsets[1:] - length
         chunks = []
@@ -205,6 +323,8 @@ class TensorPathForecaster(Forecaster):
         self.net = net.cpu()
         scaled = torch.cat(chunks).double().numpy()
         values = scaled * data.std[:, None, None] + data.mean[:, None, None]
+        if self.log_values:
+            values = np.expm1(values)
         origins = history.groupby("series_id", sort=False)["ts"].max()
         return forecast_frame(origins.loc[data.series_ids], values, spec, self.name)
 
@@ -218,9 +338,10 @@ class TensorPathForecaster(Forecaster):
         directory.mkdir(parents=True, exist_ok=True)
         config = {
             "forecaster": self.name,
-            "format_version": 1,
+            "format_version": 2,
             "spec": self.spec.model_dump(),
             "config": self.config.model_dump(),
+            "log_values": self.log_values,
             "scaler": self.scaler.to_json(),
         }
         (directory / "config.json").write_text(json.dumps(config, indent=1))
@@ -240,7 +361,9 @@ class TensorPathForecaster(Forecaster):
             forecaster = cls(NeuralConfig(**config["config"]))
             forecaster.spec = ForecastSpec(**config["spec"])
             forecaster.scaler = SeriesScaler.from_json(config["scaler"])
-            net = forecaster.build_net(forecaster.spec)
+            forecaster.log_values = bool(config["log_values"])
+            size = forecaster.config.ensemble
+            net = Members([forecaster.build_net(forecaster.spec) for _ in range(size)])
         except (KeyError, TypeError, ValueError) as error:
             raise ArtifactError(f"Model config in {directory} is invalid: {error}") from error
         try:

@@ -57,3 +57,19 @@ def test_loader_yields_start_indices_not_windows():
     batches = list(WindowStarts(starts, batch_size=16, batches=4, seed=0))
     assert len(batches) == 4 and all(b.shape == (16,) and b.dtype == torch.long for b in batches)
     assert all(((b >= 100) & (b < 200)).all() for b in batches)
+
+
+def test_validation_windows_follow_the_training_windows(frame):
+    """The time-based split: one window per series ending `holdout` rows before its end, and
+    no training window (targets excluded for another horizon) reaches into it."""
+    data = SeriesTensors.build(frame, "h", SeriesScaler.fit(frame))
+    encoder, horizon, holdout = 6, 3, 2
+    val = data.last_window_starts(encoder + horizon, holdout=holdout)
+    ends = data.offsets[1:]
+    # "b" (9 rows) is too short for a window ending 2 rows before its end
+    assert val.tolist() == [30 - 2 - 9, 30 + 9 + 50 - 2 - 9]
+    train = data.window_starts(encoder + horizon, holdout=holdout + horizon)
+    series = torch.bucketize(train, ends, right=True)
+    first_val_target = {0: val[0] + encoder, 2: val[1] + encoder}
+    for s, start in zip(series.tolist(), train.tolist(), strict=True):
+        assert start + encoder + horizon <= first_val_target[s]
