@@ -17,6 +17,7 @@ MODELS = {
     "nhits": "ml.models.nhits:NHiTSForecaster",
     "lstm": "ml.models.lstm:LSTMForecaster",
     "informer": "ml.models.informer:InformerForecaster",
+    "mlp": "ml.models.mlp:MLPForecaster",
     "seasonal_naive": "ml.models.seasonal_naive:SeasonalNaiveForecaster",
     "auto_ets": "ml.models.auto_ets:AutoETSForecaster",
     "auto_arima": "ml.models.auto_arima:AutoARIMAForecaster",
