@@ -23,6 +23,11 @@ def print_summary(command: str, result, seconds: float) -> None:
     if command == "load":
         print("  Next: warecast run --dataset current")
         return
+    backtest = assets.get("ml/backtests", {})
+    if backtest.get("leaderboard"):
+        cutoffs = ", ".join(backtest.get("cutoffs") or [])
+        print(f"\nLeaderboard (backtest at cutoffs {cutoffs}):\n")
+        print(backtest["leaderboard"])
     model = assets.get("ml/trained_model", {})
     written = assets.get("ml/forecasts", {})
     pipeline = load_pipeline()
@@ -31,6 +36,8 @@ def print_summary(command: str, result, seconds: float) -> None:
         f"(MLflow run {model.get('mlflow_run_id')}), "
         f"val MASE {model.get('val_mase', float('nan')):.3f}"
     )
+    if model.get("model_detail") and model.get("model_detail") != model.get("model_family"):
+        print(f"  {model.get('model_family')}: {model.get('model_detail')}")
     print(
         f"  forecasts written: {written.get('dagster/row_count')} rows "
         f"for {written.get('series')} series into {written.get('table')}"

@@ -284,7 +284,8 @@ def _log_backtest(selection, settings, spec, chosen: list, cutoffs: list) -> Non
 
 
 def _markdown(selection) -> str:
-    columns = ["rank", "model", "preset", selection.metric, "mase", "coverage_80"]
+    columns = ["rank", "model", "preset", selection.metric, "mase", "coverage_80", "pinball_mean"]
+    columns += ["fit_seconds"]
     columns = list(dict.fromkeys(columns))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, row in selection.leaderboard.iterrows():

@@ -1,7 +1,7 @@
 """`warecast run`, `load` and `rollback`: Dagster runs, with their event log in the command's log.
 
-The console shows Dagster's step events at INFO, but an error event only by its first line;
-the whole event log, traces included, goes to the command's log file.
+The console shows one line per finished stage, warnings, and an error event only by its first
+line; the whole event log, traces included, goes to the command's log file.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from orchestration.cli.errors import (
     without_class,
 )
 
-# Step events at INFO; the full DEBUG event log stays in the Dagster UI and the log file.
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+# The console gets a line per finished stage, warnings and errors (_StagesAndProblems); the
+# full DEBUG event log goes to the command's log file and stays in the Dagster UI.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
 
 
 def run_config(args: argparse.Namespace) -> dict:
@@ -63,8 +64,24 @@ def load_config(args: argparse.Namespace) -> dict:
     return {"ops": {"raw__observations": {"config": config}}, **QUIET_LOGS}
 
 
+def _event_type(record: logging.LogRecord) -> str | None:
+    event = (getattr(record, "dagster_meta", None) or {}).get("dagster_event")
+    return getattr(event, "event_type_value", None)
+
+
+class _StagesAndProblems(logging.Filter):
+    """The console's share of the event log: a line per finished stage, warnings, errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or _event_type(record) == "STEP_SUCCESS"
+
+
 class _FirstLineOfErrors(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        if _event_type(record) == "STEP_SUCCESS":
+            meta = record.dagster_meta
+            seconds = meta["dagster_event"].event_specific_data.duration_ms / 1000
+            return f"  done  {meta.get('step_key') or '':<32} {seconds:7.1f} s"
         text = super().format(record)
         return text.splitlines()[0] if record.levelno >= logging.ERROR and text else text
 
@@ -80,6 +97,7 @@ def _logger_def(log: CommandLog, handlers: list[logging.Handler]):
         logger = logging.Logger("dagster", level=logging.DEBUG)
         shown = logging.StreamHandler(sys.stderr)
         shown.setLevel(init_context.logger_config["log_level"].upper())
+        shown.addFilter(_StagesAndProblems())
         shown.setFormatter(_FirstLineOfErrors("%(asctime)s - %(levelname)s - %(message)s"))
         log.write("Dagster event log:")
         kept = logging.FileHandler(log.path, encoding="utf-8")
