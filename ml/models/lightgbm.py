@@ -1,20 +1,13 @@
 """LightGBM: one global gradient-boosted model over every series, on the dbt feature table.
 
-Direct multi-horizon: one training row per (series, origin t, step h), holding the columns
-marts.fct_training_features has at the origin row (value, lag_1, lag_season, rolling mean/std,
-calendar) plus two of its `value`s by row position: the same period one season before the
-target (the seasonal-naive anchor, row t + h' - m with h' = (h - 1) mod m + 1) and one season
-before that, and the origin's season mean one season earlier. No statistic is computed here:
-dbt computes every feature, this model only gathers rows of it. The target is the value at
-t + h. Every value-like column and the target are centred on the origin's `rolling_mean_season`
-and divided by the series' scale there (conformal.series_scale), so one model serves series of
-very different sizes; the step, the calendar and log(scale) are features as they are.
-
-The point forecast p50 minimises absolute error (objective l1, MASE's numerator). p10/p90 are
-conformal (ml/conformal.py): a first model is trained on rows whose targets end at the oldest of
-`validation_origins` recent origins, early-stopped on those origins' forecasts, and their
-normalised residuals per step give the band. The final model is refitted on every row with the
-round count found. Saved as LightGBM's own text format (model.txt) plus config.json.
+Direct multi-horizon: one training row per (series, origin, step) built from the columns
+marts.fct_training_features has (ml/models/direct_rows.py says which and how they are scaled);
+no feature is computed here. The point forecast p50 minimises absolute error (objective l1,
+MASE's numerator). p10/p90 are conformal (ml/conformal.py): a first model is trained on rows
+whose targets end at the oldest of `validation_origins` recent origins, early-stopped on those
+origins' forecasts, and their normalised residuals per step give the band. The final model is
+refitted on every row with the round count found. Saved as LightGBM's own text format
+(model.txt) plus config.json.
 """
 
 from __future__ import annotations
@@ -23,7 +16,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,40 +24,13 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from ml.config import ForecastSpec
-from ml.conformal import ResidualBand, series_scale
+from ml.conformal import ResidualBand
 from ml.errors import ArtifactError, InvalidInputError
 from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
+from ml.models.direct_rows import DBT_COLUMNS, FEATURE_NAMES, DirectRows, Panel
 from ml.models.fallback import seasonal_naive_forecast
 from ml.models.report import forecast_frame, unvalidated_report, validation_report
-
-# dbt columns read at the origin row (marts.fct_training_features' contract).
-DBT_COLUMNS = (
-    "value",
-    "lag_1",
-    "lag_season",
-    "rolling_mean_short",
-    "rolling_std_short",
-    "rolling_mean_season",
-    "rolling_std_season",
-    "cal_quarter",
-    "cal_month",
-    "cal_day_of_week",
-    "cal_hour",
-)
-RELATIVE = ("value", "lag_1", "lag_season", "rolling_mean_short")
-SPREADS = ("rolling_std_short", "rolling_std_season")
-CALENDAR = ("cal_quarter", "cal_month", "cal_day_of_week", "cal_hour")
-FEATURE_NAMES = (
-    "step",
-    *RELATIVE,
-    *SPREADS,
-    "anchor",
-    "anchor_prev",
-    "level_prev",
-    "log_scale",
-    *CALENDAR,
-)
 
 
 def _lightgbm():
@@ -119,27 +84,6 @@ class LightGBMConfig(BaseModel):
     seed: int = 42
 
 
-@dataclass
-class _Panel:
-    """The feature table as arrays sorted by (series_id, ts); series s spans start[s]:end[s]."""
-
-    ids: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
-    ts: np.ndarray
-    columns: dict[str, np.ndarray]
-    series: np.ndarray  # series index of every row
-
-    @classmethod
-    def build(cls, frame: pd.DataFrame) -> _Panel:
-        codes, ids = pd.factorize(frame["series_id"], sort=True)
-        counts = np.bincount(codes, minlength=len(ids))
-        end = np.cumsum(counts)
-        columns = {c: frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in DBT_COLUMNS}
-        ts = frame["ts"].to_numpy()
-        return cls(np.asarray(ids), end - counts, end, ts, columns, codes)
-
-
 class LightGBMForecaster(Forecaster):
     name = "lightgbm"
     supports_quantiles = True
@@ -169,13 +113,19 @@ class LightGBMForecaster(Forecaster):
             raise InvalidInputError(
                 "lightgbm log_target needs every value > 0; set log_target: false in its preset."
             )
-        panel = _Panel.build(clean)
-        origins, steps = self._pairs(panel, panel.ts.max())
-        val_ts = self._validation_origins(panel)
-        in_train = panel.ts[origins + steps] <= val_ts.min() if len(val_ts) else None
-        val_origins = self._origins(panel, np.isin(panel.ts, val_ts)) if len(val_ts) else None
-        rounds, validation = self._calibrate(panel, origins, steps, in_train, val_origins)
-        sample = self._sample(origins, steps)
+        rows = self._rows()
+        panel = Panel.build(clean)
+        origins, steps = rows.training_pairs(panel)
+        val_ts = rows.validation_origins(panel, self.config.validation_origins)
+        calibration = None
+        if len(val_ts):
+            held_out = rows.origins(panel, np.isin(panel.ts, val_ts))
+            before = panel.ts[origins + steps] <= val_ts.min()
+            calibration = self._calibrate(panel, origins[before], steps[before], held_out)
+        rounds, validation = calibration or (self.config.max_rounds // 4 or 1, None)
+        if calibration is None:  # too little history to hold anything out: a point forecast
+            self.band = None
+        sample = rows.sample(origins)
         self.booster = self._train(panel, origins[sample], steps[sample], rounds)
         seconds = time.perf_counter() - started
         if not validate or validation is None:
@@ -187,9 +137,9 @@ class LightGBMForecaster(Forecaster):
         if self.spec is None or self.booster is None:
             raise RuntimeError("Call fit() or load() before predict().")
         clean = self._clean(frame, self.spec)
-        panel = _Panel.build(clean)
-        last = panel.end - 1
-        long_enough = last - panel.start >= self._look_back()
+        panel = Panel.build(clean)
+        last = panel.last_rows()
+        long_enough = last - panel.start >= self._rows().look_back
         parts = []
         if long_enough.any():
             origins = last[long_enough]
@@ -201,7 +151,7 @@ class LightGBMForecaster(Forecaster):
         out = pd.concat(parts, ignore_index=True)
         return out.sort_values(["series_id", "horizon_step"], ignore_index=True)
 
-    # --- training rows -------------------------------------------------------------------------
+    # --- rows ----------------------------------------------------------------------------------
     def _clean(self, frame: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
         missing = [c for c in DBT_COLUMNS if c not in frame.columns]
         if missing:
@@ -212,71 +162,9 @@ class LightGBMForecaster(Forecaster):
             )
         return drop_leading_nulls(validate_training_frame(frame, spec.freq))
 
-    def _look_back(self) -> int:
-        """Rows an origin needs before it: two seasons for anchor_prev and level_prev."""
-        return 2 * self.spec.season_length - 1
-
-    def _origins(self, panel: _Panel, mask: np.ndarray | None = None) -> np.ndarray:
-        position = np.arange(len(panel.ts)) - panel.start[panel.series]
-        ok = position >= self._look_back()
-        return np.flatnonzero(ok if mask is None else ok & mask)
-
-    def _pairs(self, panel: _Panel, until) -> tuple[np.ndarray, np.ndarray]:
-        """Every (origin, step) whose target is observed at or before `until`."""
-        origins = self._origins(panel)
-        if self.config.train_history:
-            recent = panel.end[panel.series[origins]] - origins <= self.config.train_history
-            origins = origins[recent]
-        horizon = self.spec.horizon
-        o = np.repeat(origins, horizon)
-        h = np.tile(np.arange(1, horizon + 1), len(origins))
-        inside = o + h < panel.end[panel.series[o]]
-        o, h = o[inside], h[inside]
-        keep = panel.ts[o + h] <= until
-        return o[keep], h[keep]
-
-    def _validation_origins(self, panel: _Panel) -> np.ndarray:
-        """The most recent origin timestamps with a whole horizon of actuals after them."""
-        offset = pd.tseries.frequencies.to_offset(self.spec.freq)
-        newest = pd.Timestamp(panel.ts.max()) - self.spec.horizon * offset
-        wanted = [newest - k * offset for k in range(self.config.validation_origins)]
-        usable = panel.ts[self._origins(panel)]
-        return np.asarray([t for t in wanted if (usable == np.datetime64(t)).any()], "M8[ns]")
-
-    def _sample(self, origins: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        """Whole origins (all their steps) drawn at random until max_train_rows are reached."""
-        if len(origins) <= self.config.max_train_rows:
-            return np.ones(len(origins), dtype=bool)
-        unique = np.unique(origins)
-        share = self.config.max_train_rows / len(origins)
-        rng = np.random.default_rng(self.config.seed)
-        chosen = rng.choice(unique, size=max(1, int(len(unique) * share)), replace=False)
-        return np.isin(origins, chosen)
-
-    def _design(self, panel: _Panel, origins: np.ndarray, steps: np.ndarray):
-        """(features (n, F), base (n,), scale (n,)) of (origin, step) rows: the model learns
-        (target - base) / scale, base being the seasonal-naive anchor."""
-        m, cols = self.spec.season_length, panel.columns
-        level = cols["rolling_mean_season"][origins]
-        scale = series_scale(level, cols["rolling_std_season"][origins])
-        inside = (steps - 1) % m + 1  # the target's position within the season ahead
-
-        def relative(values: np.ndarray) -> np.ndarray:
-            if self.log_target:
-                return np.log(values) - np.log(level)
-            return (values - level) / scale
-
-        features = {"step": steps.astype("float64")}
-        features |= {c: relative(cols[c][origins]) for c in RELATIVE}
-        features |= {c: cols[c][origins] / scale for c in SPREADS}
-        anchor = cols["value"][origins + inside - m]
-        features["anchor"] = relative(anchor)
-        features["anchor_prev"] = relative(cols["value"][origins + inside - 2 * m])
-        features["level_prev"] = relative(cols["rolling_mean_season"][origins - m])
-        features["log_scale"] = np.log(scale)
-        features |= {c: cols[c][origins] for c in CALENDAR}
-        matrix = np.column_stack([features[name] for name in FEATURE_NAMES]).astype("float32")
-        return matrix, anchor, scale
+    def _rows(self) -> DirectRows:
+        c = self.config
+        return DirectRows(self.spec, c.train_history, c.max_train_rows, c.seed, self.log_target)
 
     # --- LightGBM ------------------------------------------------------------------------------
     def _params(self) -> dict:
@@ -297,13 +185,11 @@ class LightGBMForecaster(Forecaster):
             "verbosity": -1,
         }
 
-    def _dataset(self, panel: _Panel, origins: np.ndarray, steps: np.ndarray, reference=None):
-        lgb = _lightgbm()
-
-        matrix, base, scale = self._design(panel, origins, steps)
-        actual = panel.columns["value"][origins + steps]
-        target = np.log(actual / base) if self.log_target else (actual - base) / scale
-        return lgb.Dataset(
+    def _dataset(self, panel: Panel, origins: np.ndarray, steps: np.ndarray, reference=None):
+        rows = self._rows()
+        matrix, base, scale = rows.design(panel, origins, steps)
+        target = rows.target(panel.columns["value"][origins + steps], base, scale)
+        return _lightgbm().Dataset(
             matrix,
             target,
             feature_name=list(FEATURE_NAMES),
@@ -311,22 +197,19 @@ class LightGBMForecaster(Forecaster):
             free_raw_data=True,
         )
 
-    def _train(self, panel: _Panel, origins, steps, rounds: int):
+    def _train(self, panel: Panel, origins, steps, rounds: int):
+        return _lightgbm().train(self._params(), self._dataset(panel, origins, steps), rounds)
+
+    def _calibrate(self, panel: Panel, origins, steps, held_out: np.ndarray):
+        """(rounds, validation forecasts at the newest held-out origin); sets self.band.
+
+        origins/steps: the rows whose targets end by the oldest held-out origin."""
         lgb = _lightgbm()
-
-        return lgb.train(self._params(), self._dataset(panel, origins, steps), rounds)
-
-    def _calibrate(self, panel, origins, steps, in_train, val_origins):
-        """(rounds, validation forecasts at the newest held-out origin); sets self.band."""
-        lgb = _lightgbm()
-
-        if in_train is None or not in_train.any() or len(val_origins) == 0:
-            # Too little history to hold anything out: no early stopping, no band.
-            self.band = None
-            return self.config.max_rounds // 4 or 1, None
-        sample = self._sample(origins[in_train], steps[in_train])
-        train = self._dataset(panel, origins[in_train][sample], steps[in_train][sample])
-        held_o, held_h = self._pairs_from(panel, val_origins)
+        if not len(origins):
+            return None
+        sample = self._rows().sample(origins)
+        train = self._dataset(panel, origins[sample], steps[sample])
+        held_o, held_h = self._rows().steps_of(panel, held_out)
         valid = self._dataset(panel, held_o, held_h, reference=train)
         booster = lgb.train(
             self._params(),
@@ -358,21 +241,14 @@ class LightGBMForecaster(Forecaster):
         # The final model sees more rows than the calibration model: a few more rounds.
         return int(np.ceil(rounds * 1.1)), validation
 
-    def _pairs_from(self, panel: _Panel, origins: np.ndarray):
-        horizon = self.spec.horizon
-        o = np.repeat(origins, horizon)
-        h = np.tile(np.arange(1, horizon + 1), len(origins))
-        inside = o + h < panel.end[panel.series[o]]
-        return o[inside], h[inside]
-
     def _quantiles(self, booster, panel, origins, steps, rounds=None) -> dict:
         """p50 and the scale of (origin, step) rows."""
-        matrix, base, scale = self._design(panel, origins, steps)
-        raw = booster.predict(matrix, num_iteration=rounds)
-        p50 = base * np.exp(raw) if self.log_target else base + scale * raw
+        rows = self._rows()
+        matrix, base, scale = rows.design(panel, origins, steps)
+        p50 = rows.value(booster.predict(matrix, num_iteration=rounds), base, scale)
         return {"p50": p50, "scale": scale}
 
-    def _forecast(self, panel: _Panel, origins: np.ndarray) -> pd.DataFrame:
+    def _forecast(self, panel: Panel, origins: np.ndarray) -> pd.DataFrame:
         horizon = self.spec.horizon
         o = np.repeat(origins, horizon)
         h = np.tile(np.arange(1, horizon + 1), len(origins))
@@ -409,7 +285,6 @@ class LightGBMForecaster(Forecaster):
     @classmethod
     def load(cls, directory: Path) -> LightGBMForecaster:
         lgb = _lightgbm()
-
         config = read_config(Path(directory))
         try:
             if config["forecaster"] != cls.name:
