@@ -12,12 +12,16 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
+from sklearn.preprocessing import StandardScaler
 
 from ml.config import ForecastSpec
 from ml.datasets import load_aus_retail
 from ml.models import MODELS, create_forecaster
+from ml.models.pf_dataset import scale_array
 
 SPEC = ForecastSpec(horizon=6, freq="MS", season_length=12)
 # Every network is checked whatever the demo runs: the flood came from the TimeSeriesDataSet
@@ -65,3 +69,14 @@ def test_no_warning_repeats(name, frame):
     counts = Counter(f"{w.category.__name__}: {w.message}" for w in caught)
     repeated = {message: n for message, n in counts.items() if n > MAX_REPEATS}
     assert not repeated, f"{name} repeats warnings: {repeated}"
+
+
+@pytest.mark.parametrize("with_mean", [True, False])
+def test_the_array_path_scales_exactly_like_sklearn(with_mean):
+    fitted = pd.DataFrame({"value_center": np.random.default_rng(0).lognormal(3, 1, 50)})
+    scaler = StandardScaler(with_mean=with_mean).fit(fitted)
+    values = torch.tensor([0.5, 20.0, 300.0])
+    expected = scaler.transform(pd.DataFrame({"value_center": values.double().numpy()})).ravel()
+    np.testing.assert_allclose(scale_array(scaler, values), expected, rtol=1e-12)
+    back = scaler.inverse_transform(expected.reshape(-1, 1)).ravel()
+    np.testing.assert_allclose(scale_array(scaler, expected, inverse=True), back, rtol=1e-12)
