@@ -52,15 +52,20 @@ clean:
 
 # benchmarks/ (docs/benchmarks.md): io.py compares warecast's warehouse I/O with the usual paths
 # (`bench` is the full 8.76M-row run, ~11 min on 2 idle cores); data_path.py compares the training
-# data path with pytorch-forecasting's loader. `bench-smoke` keeps both scripts working in CI
+# data path with pytorch-forecasting's loader; accuracy.py re-measures the demo backtest's
+# leaderboard (docs/evaluation.md). `bench-smoke` keeps the scripts working in CI
 # (small sizes, about a minute) and never asserts timings.
-.PHONY: bench bench-data-path bench-smoke
+.PHONY: bench bench-accuracy bench-data-path bench-smoke
 bench: $(STAMP)
 	$(BIN)/python benchmarks/io.py
+
+bench-accuracy: $(STAMP)
+	$(BIN)/python benchmarks/accuracy.py
 
 bench-data-path: $(STAMP)
 	$(BIN)/python benchmarks/data_path.py
 
 bench-smoke: $(STAMP)
+	$(BIN)/python benchmarks/accuracy.py --small
 	$(BIN)/python benchmarks/io.py --small
 	$(BIN)/python benchmarks/data_path.py --series 20 --hours 240

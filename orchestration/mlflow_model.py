@@ -6,6 +6,7 @@ MLflow stores this file instead of a pickled object; the weights are safetensors
 from __future__ import annotations
 
 import mlflow
+import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 
@@ -15,7 +16,7 @@ class WarecastForecaster(PythonModel):
 
         self.forecaster = load_forecaster(context.artifacts["forecaster"])
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         """model_input: history frame (series_id, ts, value, ...); returns the forecast frame."""
         return self.forecaster.predict(model_input)
 

@@ -7,6 +7,7 @@ line; the whole event log, traces included, goes to the command's log file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -110,6 +111,33 @@ def _logger_def(log: CommandLog, handlers: list[logging.Handler]):
     return console
 
 
+# Libraries that log what a person does not need at INFO (MLflow's database set-up, Lightning's
+# device lines and tips, once per trained network): kept in the command's log.
+CHATTY_LOGGERS = ("mlflow", "lightning.pytorch", "lightning.fabric")
+
+
+@contextlib.contextmanager
+def _library_output_to(log: CommandLog):
+    """dbt's per-node lines (dagster-dbt echoes them to stdout), MLflow's INFO logs and its
+    artefact progress bars go to the command's log file; the console keeps the stage lines,
+    the training progress bar and warnings."""
+    log.write("dbt and library output:")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with log.path.open("a", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
+        kept = logging.StreamHandler(sink)
+        saved = {}
+        for name in CHATTY_LOGGERS:
+            logger = logging.getLogger(name)
+            saved[name] = (logger.handlers[:], logger.propagate)
+            logger.handlers, logger.propagate = [kept], False
+        try:
+            yield
+        finally:
+            for name, (handlers, propagate) in saved.items():
+                logger = logging.getLogger(name)
+                logger.handlers, logger.propagate = handlers, propagate
+
+
 def execute(job, log: CommandLog, **kwargs):
     """job.execute_in_process with warecast's console/file logger; a bad config is a UserError."""
     import dagster as dg
@@ -117,7 +145,8 @@ def execute(job, log: CommandLog, **kwargs):
     handlers: list[logging.Handler] = []
     job = job.with_logger_defs({"console": _logger_def(log, handlers)})
     try:
-        return job.execute_in_process(raise_on_error=False, **kwargs)
+        with _library_output_to(log):
+            return job.execute_in_process(raise_on_error=False, **kwargs)
     except dg.DagsterInvalidConfigError as error:
         raise UserError(str(error).strip().splitlines()[0]) from error
     finally:
