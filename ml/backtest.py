@@ -119,8 +119,11 @@ def run_backtest(
     candidates: Sequence[Candidate],
     config: BacktestConfig,
     feature_columns: Sequence[str] = (),
+    on_fitted: Callable[[str, pd.Timestamp, float], None] | None = None,
 ) -> BacktestResult:
-    """Score every candidate on the same cutoffs. frame: series_id, ts, value (+ features)."""
+    """Score every candidate on the same cutoffs. frame: series_id, ts, value (+ features).
+
+    on_fitted(model, cutoff, seconds) is called after each fit and forecast (a progress bar)."""
     _check_candidates(candidates)
     clean = drop_leading_nulls(validate_training_frame(frame, spec.freq, list(feature_columns)))
     cutoffs = cutoff_dates(clean["ts"].max(), spec, config)
@@ -134,6 +137,8 @@ def run_backtest(
             elapsed = time.perf_counter() - started
             seconds[candidate.name] += elapsed
             log.info("backtest %s at cutoff %s: %.1f s", candidate.name, window.cutoff, elapsed)
+            if on_fitted:
+                on_fitted(candidate.name, window.cutoff, elapsed)
     points = pd.concat(parts, ignore_index=True)[POINT_COLUMNS]
     return BacktestResult(
         points=points,

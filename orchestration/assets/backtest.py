@@ -7,7 +7,9 @@ pipeline's forecast_schema): backtest_points (cutoff x series x step x model, ac
 p10/p50/p90) and backtest_summary (per model per run: metrics, rank, is_champion, reason).
 """
 
+import contextlib
 import json
+import sys
 import uuid
 from datetime import UTC, datetime
 from functools import partial
@@ -168,7 +170,8 @@ def backtests(
     chosen = candidates(model_choices(config, pipeline), settings.max_history_statistical)
     features = warehouse.client().read_table(*relation_of(FEATURES_MODEL)).to_pandas()
     context.log.info("Backtesting %s on %d cutoffs", [c.name for c in chosen], settings.cutoffs)
-    result = run_backtest(features, spec, chosen, settings)
+    with _progress_bar(len(chosen) * settings.cutoffs) as advance:
+        result = run_backtest(features, spec, chosen, settings, on_fitted=advance)
     selection = select_champion(result.summary, settings.metric)
     context.log.info("Champion: %s", selection.reason)
 
@@ -204,6 +207,20 @@ def backtests(
             "mlflow_run_id": ids["mlflow_run_id"],
         }
     )
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int):
+    """A bar on a terminal's stderr (none in logs and CI: tqdm disables itself off a TTY)."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="backtest", unit="fit", file=sys.stderr, disable=None) as bar:
+
+        def advance(model: str, cutoff, seconds: float) -> None:
+            bar.set_postfix_str(f"{model} @ {pd.Timestamp(cutoff).date()} {seconds:.0f} s")
+            bar.update()
+
+        yield advance
 
 
 def points_table(points: pd.DataFrame, ids: dict) -> pa.Table:
