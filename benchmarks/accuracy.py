@@ -96,7 +96,9 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="12 series, tiny presets")
     parser.add_argument("--refresh-features", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
+    # A line per fit from the backtest; other libraries (Lightning's device lines) stay quiet.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
+    logging.getLogger("ml.backtest").setLevel(logging.INFO)
 
     from ml.backtest import run_backtest
     from ml.config import ForecastSpec
