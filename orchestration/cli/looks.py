@@ -29,6 +29,7 @@ _BOARD_COLUMNS = [
     ("rmse", "rmse"),
     ("smape", "smape"),
     ("cover80", "coverage_80"),
+    ("pinball", "pinball_mean"),
     ("fallback", "share_fallback"),
     ("fit s", "fit_seconds"),
 ]
