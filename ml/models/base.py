@@ -88,6 +88,24 @@ class Forecaster(ABC):
     def load(cls, directory: Path) -> Forecaster: ...
 
 
+def write_config(
+    directory: Path, forecaster: Forecaster, format_version: int = 1, **learned: Any
+) -> Path:
+    """Create `directory` and write its config.json: which forecaster, its format version,
+    spec and config, plus what it learned as plain JSON (`learned`). Returns the directory."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    body = {
+        "forecaster": forecaster.name,
+        "format_version": format_version,
+        "spec": forecaster.spec.model_dump(),
+        "config": forecaster.config.model_dump(),
+        **learned,
+    }
+    (directory / "config.json").write_text(json.dumps(body, indent=1))
+    return directory
+
+
 def read_config(directory: Path) -> dict:
     from ml.errors import ArtifactError
 

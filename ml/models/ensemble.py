@@ -14,7 +14,6 @@ folder per member in the member's own format.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -28,7 +27,7 @@ from ml.config import QUANTILES, ForecastSpec
 from ml.conformal import ResidualBand, history_scale, residuals
 from ml.errors import ArtifactError
 from ml.frames import drop_leading_nulls, validate_training_frame
-from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
+from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config, write_config
 from ml.models.fallback import METHOD as FALLBACK_METHOD
 from ml.models.report import split_holdout, unvalidated_report, validation_report
 
@@ -166,18 +165,9 @@ class EnsembleForecaster(Forecaster):
     def save(self, directory: Path) -> None:
         if self.spec is None or not self.members:
             raise RuntimeError("Nothing to save: fit() first.")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = write_config(directory, self, band=self.band.to_dict() if self.band else None)
         for index, member in enumerate(self.members):
             member.save(directory / f"member_{index}_{member.name}")
-        config = {
-            "forecaster": self.name,
-            "format_version": 1,
-            "spec": self.spec.model_dump(),
-            "config": self.config.model_dump(),
-            "band": self.band.to_dict() if self.band else None,
-        }
-        (directory / "config.json").write_text(json.dumps(config, indent=1))
 
     @classmethod
     def load(cls, directory: Path) -> EnsembleForecaster:

@@ -12,7 +12,6 @@ refitted on every row with the round count found. Saved as LightGBM's own text f
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -27,7 +26,7 @@ from ml.config import ForecastSpec
 from ml.conformal import ResidualBand
 from ml.errors import ArtifactError, InvalidInputError
 from ml.frames import drop_leading_nulls, validate_training_frame
-from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
+from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config, write_config
 from ml.models.direct_rows import DBT_COLUMNS, FEATURE_NAMES, DirectRows, Panel
 from ml.models.fallback import seasonal_naive_forecast
 from ml.models.report import forecast_frame, unvalidated_report, validation_report
@@ -268,19 +267,14 @@ class LightGBMForecaster(Forecaster):
     def save(self, directory: Path) -> None:
         if self.spec is None or self.booster is None:
             raise RuntimeError("Nothing to save: fit() first.")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = write_config(
+            directory,
+            self,
+            band=self.band.to_dict() if self.band else None,
+            log_target=self.log_target,
+            features=list(FEATURE_NAMES),
+        )
         self.booster.save_model(str(directory / "model.txt"))
-        config = {
-            "forecaster": self.name,
-            "format_version": 1,
-            "spec": self.spec.model_dump(),
-            "config": self.config.model_dump(),
-            "band": self.band.to_dict() if self.band else None,
-            "log_target": self.log_target,
-            "features": list(FEATURE_NAMES),
-        }
-        (directory / "config.json").write_text(json.dumps(config, indent=1))
 
     @classmethod
     def load(cls, directory: Path) -> LightGBMForecaster:

@@ -8,7 +8,6 @@ model.safetensors + config.json (spec, config, the per-series scaler as plain nu
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import warnings
@@ -26,7 +25,7 @@ from torch import nn
 from ml.config import QUANTILES, ForecastSpec, NeuralConfig
 from ml.errors import ArtifactError, InvalidInputError
 from ml.frames import drop_leading_nulls, validate_training_frame
-from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
+from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config, write_config
 from ml.models.fallback import seasonal_naive_forecast
 from ml.models.report import forecast_frame, holdout_report, unvalidated_report
 from ml.windows import SeriesScaler, SeriesTensors, WindowStarts, season_features
@@ -334,17 +333,9 @@ class TensorPathForecaster(Forecaster):
 
         if self.net is None:
             raise RuntimeError("Nothing to save: fit() first.")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        config = {
-            "forecaster": self.name,
-            "format_version": 2,
-            "spec": self.spec.model_dump(),
-            "config": self.config.model_dump(),
-            "log_values": self.log_values,
-            "scaler": self.scaler.to_json(),
-        }
-        (directory / "config.json").write_text(json.dumps(config, indent=1))
+        directory = write_config(
+            directory, self, 2, log_values=self.log_values, scaler=self.scaler.to_json()
+        )
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         save_file(state, str(directory / "model.safetensors"))
 

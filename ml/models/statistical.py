@@ -8,7 +8,6 @@ writes config.json alone. p10/p90 are statsforecast's 80 % prediction interval (
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from pathlib import Path
@@ -20,7 +19,7 @@ import pandas as pd
 from ml.config import ForecastSpec, StatsConfig
 from ml.errors import ArtifactError
 from ml.frames import drop_leading_nulls, validate_training_frame
-from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
+from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config, write_config
 from ml.models.fallback import seasonal_naive_forecast
 from ml.models.report import forecast_frame, holdout_report, unvalidated_report
 
@@ -112,15 +111,7 @@ class StatsForecaster(Forecaster):
     def save(self, directory: Path) -> None:
         if self.spec is None:
             raise RuntimeError("Nothing to save: fit() first.")
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        config = {
-            "forecaster": self.name,
-            "format_version": 1,
-            "spec": self.spec.model_dump(),
-            "config": self.config.model_dump(),
-        }
-        (directory / "config.json").write_text(json.dumps(config, indent=1))
+        write_config(directory, self)
 
     @classmethod
     def load(cls, directory: Path) -> StatsForecaster:
