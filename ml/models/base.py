@@ -60,6 +60,8 @@ class Forecaster(ABC):
     # Local models whose automatic search slows with length: backtests bound their history
     # (backtest.max_history_statistical), passed as their own `max_history`.
     bounded_history: ClassVar[bool] = False
+    # Combinations that pass that bound on to their bounded members (max_history_statistical).
+    forwards_history_bound: ClassVar[bool] = False
     preset_family: ClassVar[str]  # ml/presets/<family>.yaml
 
     def describe(self) -> str:

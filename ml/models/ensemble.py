@@ -66,6 +66,7 @@ class EnsembleForecaster(Forecaster):
     supports_quantiles = True
     supports_covariates = False
     supports_gpu = False
+    forwards_history_bound = True
     preset_family: ClassVar[str] = "ensemble"
 
     def __init__(self, config: EnsembleConfig):

@@ -133,7 +133,7 @@ def candidates(choices: list, max_history_statistical: int | None) -> list:
         bound = choice.max_history or (max_history_statistical if cls.bounded_history else None)
         # The bound is also the model's own max_history, so its preset cannot cut deeper.
         overrides = {"max_history": bound} if cls.bounded_history and bound else {}
-        if choice.name == "ensemble" and max_history_statistical:
+        if cls.forwards_history_bound and max_history_statistical:
             # An ensemble sees the whole history; its bounded members get the same bound as
             # they would on their own.
             overrides["max_history_statistical"] = max_history_statistical
