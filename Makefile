@@ -13,7 +13,7 @@ export WARECAST_DAGSTER_DIR ?= $(WARECAST_HOME)/dagster
 export WARECAST_DAGSTER_LOGS ?= $(WARECAST_HOME)/dagster/logs
 export MLFLOW_TRACKING_URI ?= sqlite:///$(WARECAST_HOME)/mlflow.db
 
-.PHONY: install demo test ui mlflow-ui lint format clean
+.PHONY: install demo test ui mlflow-ui docs lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ mlflow-ui: $(STAMP)
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
 		--workers 1 --backend-store-uri $(MLFLOW_TRACKING_URI)
 
+# dbt docs on http://127.0.0.1:8080: every mart, its columns, the lineage graph and the BI
+# exposures (dbt_project/models/marts/exposures.yml). The catalog reads the WARECAST_TARGET
+# warehouse (default: the DuckDB file of `make demo`).
+docs: $(STAMP)
+	@mkdir -p $(WARECAST_HOME)  # the catalog opens the DuckDB file
+	cd dbt_project && $(CURDIR)/$(BIN)/dbt docs generate --profiles-dir ../profiles
+	cd dbt_project && $(CURDIR)/$(BIN)/dbt docs serve --profiles-dir ../profiles \
+		--host 127.0.0.1 --port 8080 --no-browser
+
 lint: $(STAMP)
 	@mkdir -p $(WARECAST_HOME)  # the dbt templater opens the DuckDB file
 	$(BIN)/ruff check .
@@ -53,9 +62,10 @@ clean:
 # benchmarks/ (docs/benchmarks.md): io.py compares warecast's warehouse I/O with the usual paths
 # (`bench` is the full 8.76M-row run, ~11 min on 2 idle cores); data_path.py compares the training
 # data path with pytorch-forecasting's loader; accuracy.py re-measures the demo backtest's
-# leaderboard (docs/evaluation.md). `bench-smoke` keeps the scripts working in CI
-# (small sizes, about a minute) and never asserts timings.
-.PHONY: bench bench-accuracy bench-data-path bench-smoke
+# leaderboard (docs/evaluation.md); scale.py runs 10,000 hourly series raw -> forecasts on
+# DuckDB and the Day-N refresh on PostgreSQL and DuckDB (docs/scaling.md). `bench-smoke` keeps
+# the scripts working in CI (small sizes, about a minute each) and never asserts timings.
+.PHONY: bench bench-accuracy bench-data-path bench-scale bench-smoke
 bench: $(STAMP)
 	$(BIN)/python benchmarks/io.py
 
@@ -65,7 +75,11 @@ bench-accuracy: $(STAMP)
 bench-data-path: $(STAMP)
 	$(BIN)/python benchmarks/data_path.py
 
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py
+
 bench-smoke: $(STAMP)
 	$(BIN)/python benchmarks/accuracy.py --small
 	$(BIN)/python benchmarks/io.py --small
 	$(BIN)/python benchmarks/data_path.py --series 20 --hours 240
+	$(BIN)/python benchmarks/scale.py --small

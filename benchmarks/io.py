@@ -133,8 +133,11 @@ def dbt_parse(target: str, target_path: Path) -> None:
 
 
 def dbt_run_features(target: str, target_path: Path) -> Path:
-    """`dbt run` of fct_training_features and its parents; returns the model's compiled SQL."""
-    dbt_invoke("run", target, target_path, "--select", "+fct_training_features")
+    """`dbt run` of fct_training_features and its parents; returns the model's compiled SQL.
+
+    --full-refresh: the models are incremental, and every repeat must time the whole build.
+    """
+    dbt_invoke("run", target, target_path, "--select", "+fct_training_features", "--full-refresh")
     return next((target_path / "compiled").rglob("fct_training_features.sql"))
 
 

@@ -124,16 +124,16 @@ def run_backtest(
     """Score every candidate on the same cutoffs. frame: series_id, ts, value (+ features).
 
     on_fitted(model, cutoff, seconds) is called after each fit and forecast (a progress bar)."""
-    _check_candidates(candidates)
+    check_candidates(candidates)
     clean = drop_leading_nulls(validate_training_frame(frame, spec.freq, list(feature_columns)))
     cutoffs = cutoff_dates(clean["ts"].max(), spec, config)
-    windows = [_window(clean, cutoff, spec) for cutoff in cutoffs]
-    _check_enough_history(windows, cutoffs, config)
+    windows = [backtest_window(clean, cutoff, spec) for cutoff in cutoffs]
+    check_enough_history(windows, cutoffs, config)
     parts, seconds = [], {c.name: 0.0 for c in candidates}
     for candidate in candidates:
         for window in windows:
             started = time.perf_counter()
-            parts.append(_score_candidate(candidate, window, spec))
+            parts.append(score_candidate(candidate, window, spec))
             elapsed = time.perf_counter() - started
             seconds[candidate.name] += elapsed
             log.info("backtest %s at cutoff %s: %.1f s", candidate.name, window.cutoff, elapsed)
@@ -149,7 +149,7 @@ def run_backtest(
 
 
 @dataclass
-class _Window:
+class Window:
     cutoff: pd.Timestamp
     history: pd.DataFrame  # ts <= cutoff, eligible series only
     actuals: pd.DataFrame  # series_id, target_ts, actual: (cutoff, cutoff + horizon]
@@ -157,7 +157,7 @@ class _Window:
     skipped: list[str]
 
 
-def _window(frame: pd.DataFrame, cutoff: pd.Timestamp, spec: ForecastSpec) -> _Window:
+def backtest_window(frame: pd.DataFrame, cutoff: pd.Timestamp, spec: ForecastSpec) -> Window:
     offset = pd.tseries.frequencies.to_offset(spec.freq)
     end = cutoff + spec.horizon * offset
     past = frame[frame["ts"] <= cutoff]
@@ -171,7 +171,7 @@ def _window(frame: pd.DataFrame, cutoff: pd.Timestamp, spec: ForecastSpec) -> _W
     history = past[past["series_id"].isin(eligible)].reset_index(drop=True)
     actuals = future[future["series_id"].isin(eligible)][["series_id", "ts", "value"]]
     actuals = actuals.rename(columns={"ts": "target_ts", "value": "actual"})
-    return _Window(cutoff, history, actuals, _scales(history, spec.season_length), skipped)
+    return Window(cutoff, history, actuals, _scales(history, spec.season_length), skipped)
 
 
 def _scales(history: pd.DataFrame, season_length: int) -> pd.Series:
@@ -185,7 +185,7 @@ def _scales(history: pd.DataFrame, season_length: int) -> pd.Series:
     return diffs.groupby(history["series_id"]).mean()
 
 
-def _check_candidates(candidates: Sequence[Candidate]) -> None:
+def check_candidates(candidates: Sequence[Candidate]) -> None:
     if not candidates:
         raise InvalidInputError("No models to backtest: list some under `models:` in the config.")
     names = [c.name for c in candidates]
@@ -196,8 +196,12 @@ def _check_candidates(candidates: Sequence[Candidate]) -> None:
         )
 
 
-def _check_enough_history(windows: list[_Window], cutoffs: list, config: BacktestConfig) -> None:
-    empty = [w.cutoff for w in windows if w.history.empty]
+def check_enough_history(windows: list[Window], cutoffs: list, config: BacktestConfig) -> None:
+    refuse_empty_cutoffs([w.cutoff for w in windows if w.history.empty], cutoffs, config)
+
+
+def refuse_empty_cutoffs(empty: list, cutoffs: list, config: BacktestConfig) -> None:
+    """Stops with what to change when no series can be forecast at some cutoffs."""
     if empty:
         raise InvalidInputError(
             f"No series has {MIN_HISTORY}+ periods up to cutoff(s) {[str(c) for c in empty]} "
@@ -207,7 +211,7 @@ def _check_enough_history(windows: list[_Window], cutoffs: list, config: Backtes
         )
 
 
-def _score_candidate(candidate: Candidate, window: _Window, spec: ForecastSpec) -> pd.DataFrame:
+def score_candidate(candidate: Candidate, window: Window, spec: ForecastSpec) -> pd.DataFrame:
     history = window.history
     if candidate.max_history:
         history = history.groupby("series_id", sort=False).tail(candidate.max_history)
@@ -217,10 +221,18 @@ def _score_candidate(candidate: Candidate, window: _Window, spec: ForecastSpec) 
         model.fit(history, spec, validate=False)
         forecast = model.predict(history)
     except Exception as error:
-        raise RuntimeError(
-            f"Model {candidate.name!r} (preset {candidate.preset!r}) failed at cutoff "
-            f"{window.cutoff}: {error}"
-        ) from error
+        raise _failed(candidate, window.cutoff, error) from error
+    return score_forecast(candidate, window, forecast)
+
+
+def _failed(candidate: Candidate, cutoff: pd.Timestamp, error: Exception) -> RuntimeError:
+    return RuntimeError(
+        f"Model {candidate.name!r} (preset {candidate.preset!r}) failed at cutoff {cutoff}: {error}"
+    )
+
+
+def score_forecast(candidate: Candidate, window: Window, forecast: pd.DataFrame) -> pd.DataFrame:
+    """The forecast beside the window's actuals, with the MASE scale: point rows."""
     _check_forecast(candidate, window, forecast)
     joined = forecast.merge(window.actuals, on=["series_id", "target_ts"], how="inner")
     joined["cutoff"] = window.cutoff
@@ -229,7 +241,7 @@ def _score_candidate(candidate: Candidate, window: _Window, spec: ForecastSpec) 
     return joined
 
 
-def _check_forecast(candidate: Candidate, window: _Window, forecast: pd.DataFrame) -> None:
+def _check_forecast(candidate: Candidate, window: Window, forecast: pd.DataFrame) -> None:
     wanted = set(window.history["series_id"].unique())
     missing = wanted - set(forecast["series_id"].unique())
     origins = pd.to_datetime(forecast["forecast_origin"])

@@ -25,3 +25,15 @@ def load_aus_retail() -> pd.DataFrame:
             "value": raw["Turnover"].astype("float64"),
         }
     ).sort_values(["series_id", "ts"], ignore_index=True)
+
+
+def aus_retail_attributes() -> pd.DataFrame:
+    """The demo series' hierarchy attributes: series_id, state, industry (one row per series)."""
+    path = resources.files("tsdata") / "fpp3" / "aus_retail.csv"
+    with resources.as_file(path) as csv:
+        raw = pd.read_csv(csv, usecols=["Series ID", "State", "Industry"])
+    out = raw.drop_duplicates("Series ID").rename(
+        columns={"Series ID": "series_id", "State": "state", "Industry": "industry"}
+    )
+    out["series_id"] = out["series_id"].astype(str)
+    return out.sort_values("series_id", ignore_index=True)

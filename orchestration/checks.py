@@ -121,3 +121,89 @@ def raw_freshness_checks(raw_key: dg.AssetKey, max_age_hours: float):
             freshness_checks=checks, name="raw_freshness_sensor"
         )
     return checks, sensor
+
+
+# Anomaly share (marts.fct_forecast_anomalies). An 80 % band (p10-p90) leaves about 20 % of
+# actuals outside when calibrated; the check warns when the newest period with actuals has more
+# than ANOMALY_WARN_FACTOR x that share, and says nothing conclusive under ANOMALY_MIN_POINTS
+# points. A calibrated band puts more than 40 % of 20 points outside by chance with probability
+# 1 % (binomial), of 152 points (the demo's series) with probability ~1e-8.
+ANOMALY_CHECK = "anomaly_share_newest_period"
+ANOMALY_NOMINAL_SHARE = 0.2
+ANOMALY_WARN_FACTOR = 2.0
+ANOMALY_MIN_POINTS = 20
+ANOMALIES_MODEL = "fct_forecast_anomalies"
+
+
+def anomaly_share_result(counts: pd.DataFrame, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+    """WARN when the newest period's share of anomalies is far above nominal, else pass.
+
+    counts: one row per (target_ts, is_anomaly) with row_count (Warehouse.summarize's shape).
+    """
+    counts = counts.rename(columns=str.lower)
+    warn_above = ANOMALY_WARN_FACTOR * ANOMALY_NOMINAL_SHARE
+    metadata = {"nominal_share": ANOMALY_NOMINAL_SHARE, "warn_above_share": warn_above}
+    if counts.empty:
+        metadata["detail"] = "no forecast has an observed actual yet"
+        return dg.AssetCheckResult(
+            asset_key=asset_key, check_name=ANOMALY_CHECK, passed=True, metadata=metadata
+        )
+    newest = counts["target_ts"].max()
+    period = counts[counts["target_ts"] == newest]
+    points = int(period["row_count"].sum())
+    anomalies = int(period.loc[period["is_anomaly"].astype(bool), "row_count"].sum())
+    share = anomalies / points
+    warn = points >= ANOMALY_MIN_POINTS and share > warn_above
+    detail = _anomaly_detail(anomalies, points, pd.Timestamp(newest), warn)
+    metadata.update(
+        newest_period=str(pd.Timestamp(newest)),
+        points=points,
+        anomalies=anomalies,
+        anomaly_share=share,
+        detail=detail,
+    )
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=ANOMALY_CHECK,
+        passed=not warn,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+    )
+
+
+def _anomaly_detail(anomalies: int, points: int, period: pd.Timestamp, warn: bool) -> str:
+    detail = (
+        f"{anomalies} of {points} actuals of {period} outside p10-p90 ({anomalies / points:.0%})"
+    )
+    if points < ANOMALY_MIN_POINTS:
+        return detail + f"; fewer than {ANOMALY_MIN_POINTS} points: not judged"
+    if warn:
+        limit = ANOMALY_WARN_FACTOR * ANOMALY_NOMINAL_SHARE
+        return detail + (
+            f", above {limit:.0%}: the bands are too narrow or the data changed; "
+            "see marts.fct_forecast_anomalies"
+        )
+    return detail
+
+
+def anomaly_share_check(asset_key: dg.AssetKey) -> dg.AssetChecksDefinition:
+    """The asset check on marts/fct_forecast_anomalies (a dbt view), run after dbt builds it."""
+    from orchestration.resources import WarehouseResource
+
+    @dg.asset_check(
+        asset=asset_key,
+        name=ANOMALY_CHECK,
+        description=(
+            f"Share of actuals outside p10-p90 in the newest period with actuals; warns above "
+            f"{ANOMALY_WARN_FACTOR:g} x the nominal {ANOMALY_NOMINAL_SHARE:.0%} "
+            f"(at least {ANOMALY_MIN_POINTS} points)."
+        ),
+    )
+    def anomaly_share_newest_period(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        from orchestration.assets.dbt import relation_of
+
+        schema, table = relation_of(ANOMALIES_MODEL)
+        counts = warehouse.client().summarize(schema, table, group_by=["target_ts", "is_anomaly"])
+        return anomaly_share_result(counts.to_pandas(), asset_key)
+
+    return anomaly_share_newest_period

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster_dbt import get_asset_key_for_model
 
 from orchestration.assets.backtest import backtests
 from orchestration.assets.dbt import dbt_resource, warecast_dbt_models
+from orchestration.assets.explanations import forecast_explanations
+from orchestration.assets.hierarchy import hierarchical_forecasts
 from orchestration.assets.ml import forecasts, trained_model
 from orchestration.assets.monitoring import drift, forecast_accuracy
 from orchestration.assets.raw import RAW_KEY, raw_observations
-from orchestration.checks import raw_freshness_checks
+from orchestration.checks import ANOMALIES_MODEL, anomaly_share_check, raw_freshness_checks
 from orchestration.resources import WarehouseResource
 from orchestration.sensors import (
     accuracy_retrain_sensor,
@@ -46,10 +49,16 @@ def build_definitions(target: str) -> dg.Definitions:
             backtests,
             trained_model,
             forecasts,
+            forecast_explanations,
+            hierarchical_forecasts,
             drift,
             forecast_accuracy,
         ],
-        asset_checks=freshness_checks,
+        # Issue 12: warns when the newest period's actuals fall outside the bands far too often.
+        asset_checks=[
+            *freshness_checks,
+            anomaly_share_check(get_asset_key_for_model([warecast_dbt_models], ANOMALIES_MODEL)),
+        ],
         schedules=[refresh_schedule()],
         sensors=[drift_retrain_sensor, accuracy_retrain_sensor, freshness_sensor],
         jobs=[forecast_pipeline, refresh_job, retrain_job],

@@ -15,6 +15,8 @@ from orchestration.assets.monitoring import ACCURACY_KEY, DRIFT_KEY
 from orchestration.settings import load_pipeline
 
 REASON_TAG = "warecast/retrain_reason"
+# dbt seeds get the key [<schema>, <name>] like models (orchestration/assets/dbt.py).
+OVERRIDES_SEED_KEY = dg.AssetKey(["staging", "forecast_overrides"])
 
 retrain_job = dg.define_asset_job(
     "retrain_job",
@@ -23,6 +25,9 @@ retrain_job = dg.define_asset_job(
 )
 
 _monitored = dg.AssetSelection.keys(FORECASTS_KEY, DRIFT_KEY, ACCURACY_KEY)
+# The analysts' override seed (dbt_project/seeds) and what reads it: an edited CSV is published
+# by the next refresh, not only by a full `warecast run`.
+_overrides = dg.AssetSelection.keys(OVERRIDES_SEED_KEY).downstream()
 # Only what training needs and dbt does not build: raw (loaded by `warecast load`), backtests.
 _training_inputs = dg.AssetSelection.keys(TRAINED_KEY).upstream() - dg.AssetSelection.assets(
     warecast_dbt_models
@@ -31,7 +36,7 @@ refresh_job = dg.define_asset_job(
     "refresh_job",
     # The dbt models behind the forecasts and after them, the forecasts from the current
     # champion and the monitors; never training, never a raw reload.
-    selection=(_monitored.upstream() | _monitored.downstream())
+    selection=(_monitored.upstream() | _monitored.downstream() | _overrides)
     - _training_inputs
     - dg.AssetSelection.keys(TRAINED_KEY),
     description="Rebuild dbt models, refresh forecasts with the current champion, monitor.",

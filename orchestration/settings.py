@@ -12,9 +12,10 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ml.backtest import BacktestConfig, ModelChoice
+from ml.hierarchy import HierarchyConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -88,6 +89,15 @@ class PipelineSettings(BaseModel):
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     # Issue 3: day-N operations (orchestration/schedules.py, sensors.py, checks.py).
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
+    # Issue 12: total -> levels -> series, reconciled (ml/hierarchy.py, docs/evaluation.md).
+    hierarchy: HierarchyConfig | None = None
+
+    @model_validator(mode="after")
+    def _hierarchy_levels_to_dbt(self):
+        """dbt's hierarchy marts read their level columns from var hierarchy_levels."""
+        levels = list(self.hierarchy.levels) if self.hierarchy else []
+        self.dbt_vars["hierarchy_levels"] = levels
+        return self
 
 
 @cache

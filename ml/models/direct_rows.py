@@ -103,31 +103,59 @@ class DirectRows:
         inside = o + h < panel.end[panel.series[o]]
         return o[inside], h[inside]
 
-    def training_pairs(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
-        """Every (origin, step) with an observed target, origins limited by train_history."""
+    def train_origins(self, panel: Panel) -> np.ndarray:
+        """Origins that may train, limited to each series' last train_history periods."""
         origins = self.origins(panel)
         if self.train_history:
             recent = panel.end[panel.series[origins]] - origins <= self.train_history
             origins = origins[recent]
-        return self.steps_of(panel, origins)
+        return origins
 
-    def validation_origins(self, panel: Panel, count: int) -> np.ndarray:
-        """The `count` most recent origin timestamps with a whole horizon of actuals after."""
+    def target_bound(self, panel: Panel, until: np.datetime64 | None = None) -> np.ndarray:
+        """Per series, the first row no target may reach: its end, or its first row after
+        `until` (the grid is regular and sorted, so the rows up to `until` come first)."""
+        if until is None:
+            return panel.end
+        inside = np.bincount(panel.series[panel.ts <= until], minlength=len(panel.ids))
+        return panel.start + inside
+
+    def pair_counts(self, panel: Panel, origins: np.ndarray, bound: np.ndarray) -> np.ndarray:
+        """How many steps 1..horizon of each origin have a target row before `bound`."""
+        limit = bound[panel.series[origins]]
+        return np.clip(limit - origins - 1, 0, self.spec.horizon)
+
+    def sample_pairs(
+        self, origins: np.ndarray, counts: np.ndarray, budget: int, stream: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """(origins, steps, pairs in all): whole origins drawn at random, seeded, until about
+        `budget` (origin, step) pairs; only the drawn ones are expanded, so memory follows the
+        budget, not rows x horizon. stream > 0 (a later batch of series) draws independently."""
+        keep = counts > 0
+        origins, counts = origins[keep], counts[keep]
+        total = int(counts.sum())
+        if total > budget:
+            rng = np.random.default_rng(self.seed if stream == 0 else (self.seed, stream))
+            share = budget / total
+            chosen = rng.choice(origins, size=max(1, int(len(origins) * share)), replace=False)
+            pick = np.isin(origins, chosen)
+            origins, counts = origins[pick], counts[pick]
+        first = np.cumsum(counts) - counts
+        o = np.repeat(origins, counts)
+        h = np.arange(len(o)) - np.repeat(first, counts) + 1
+        return o, h, total
+
+    def validation_origins(
+        self, panel: Panel, count: int, newest: np.datetime64 | None = None
+    ) -> np.ndarray:
+        """The `count` most recent origin timestamps with a whole horizon of actuals after.
+
+        newest: the feature table's last ts when `panel` is one batch of its series."""
         offset = pd.tseries.frequencies.to_offset(self.spec.freq)
-        newest = pd.Timestamp(panel.ts.max()) - self.spec.horizon * offset
-        wanted = [newest - k * offset for k in range(count)]
+        last = pd.Timestamp(panel.ts.max() if newest is None else newest)
+        newest_origin = last - self.spec.horizon * offset
+        wanted = [newest_origin - k * offset for k in range(count)]
         usable = panel.ts[self.origins(panel)]
         return np.asarray([t for t in wanted if (usable == np.datetime64(t)).any()], "M8[ns]")
-
-    def sample(self, origins: np.ndarray) -> np.ndarray:
-        """Mask of rows: whole origins (all their steps) drawn at random up to max_rows."""
-        if len(origins) <= self.max_rows:
-            return np.ones(len(origins), dtype=bool)
-        unique = np.unique(origins)
-        share = self.max_rows / len(origins)
-        rng = np.random.default_rng(self.seed)
-        chosen = rng.choice(unique, size=max(1, int(len(unique) * share)), replace=False)
-        return np.isin(origins, chosen)
 
     def design(self, panel: Panel, origins: np.ndarray, steps: np.ndarray):
         """(features (n, F) float32, base (n,), scale (n,)): the model learns target_of(...)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +30,7 @@ from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config, write_config
 from ml.models.direct_rows import DBT_COLUMNS, FEATURE_NAMES, DirectRows, Panel
 from ml.models.fallback import seasonal_naive_forecast
+from ml.models.lightgbm_rows import Gathered
 from ml.models.report import forecast_frame, unvalidated_report, validation_report
 
 
@@ -103,34 +105,74 @@ class LightGBMForecaster(Forecaster):
 
     # --- the interface -------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, spec: ForecastSpec, validate: bool = True) -> FitReport:
+        return self.fit_batches(lambda: [frame], spec, validate)
+
+    def fit_batches(
+        self,
+        batches: Callable[[], Iterable[pd.DataFrame]],
+        spec: ForecastSpec,
+        validate: bool = True,
+        n_series: int | None = None,
+        newest: pd.Timestamp | None = None,
+    ) -> FitReport:
+        """Train from batches of whole series, so memory follows the batch and max_train_rows.
+
+        batches() iterates them (a second time only if log_target was guessed from the first
+        batch and a later one has a value <= 0). n_series: series in all batches, so each batch
+        samples its share of max_train_rows (None: one batch). newest: the last ts of all of
+        them (the held-out origins). The validation report scores the first batch's series."""
         self.spec = spec
-        clean = self._clean(frame, spec)
         started = time.perf_counter()
-        positive = bool((clean["value"] > 0).all())
-        self.log_target = positive if self.config.log_target is None else self.config.log_target
-        if self.log_target and not positive:
+        gathered = self._gather(batches, n_series, newest)
+        if not gathered.train.n_rows:
             raise InvalidInputError(
-                "lightgbm log_target needs every value > 0; set log_target: false in its preset."
+                f"lightgbm needs series longer than {self._rows().look_back + 1} periods with "
+                "targets after them; none is. Use a statistical model or load more history."
             )
-        rows = self._rows()
-        panel = Panel.build(clean)
-        origins, steps = rows.training_pairs(panel)
-        val_ts = rows.validation_origins(panel, self.config.validation_origins)
-        calibration = None
-        if len(val_ts):
-            held_out = rows.origins(panel, np.isin(panel.ts, val_ts))
-            before = panel.ts[origins + steps] <= val_ts.min()
-            calibration = self._calibrate(panel, origins[before], steps[before], held_out)
+        calibration = self._calibrate(gathered) if gathered.calibration.n_rows else None
         rounds, validation = calibration or (self.config.max_rounds // 4 or 1, None)
         if calibration is None:  # too little history to hold anything out: a point forecast
             self.band = None
-        sample = rows.sample(origins)
-        self.booster = self._train(panel, origins[sample], steps[sample], rounds)
+        n_sampled = gathered.train.n_rows
+        matrix, target = gathered.train.arrays()
+        self.booster = _lightgbm().train(self._params(), self._dataset(matrix, target), rounds)
         seconds = time.perf_counter() - started
+        first = gathered.first
         if not validate or validation is None:
-            return unvalidated_report(clean, seconds, int(sample.sum()), rounds)
-        history = clean[clean["ts"] <= val_ts.max()]
-        return validation_report(clean, history, validation, spec, seconds, len(origins), rounds)
+            report = unvalidated_report(first, seconds, n_sampled, rounds)
+        else:
+            history = first[first["ts"] <= gathered.validation_ts.max()]
+            validation = validation[validation["series_id"].isin(history["series_id"])]
+            report = validation_report(
+                first, history, validation, spec, seconds, gathered.n_pairs, rounds
+            )
+        report.n_series = gathered.n_series
+        return report
+
+    def _gather(self, batches, n_series: int | None, newest) -> Gathered:
+        """Read the batches once; again with log_target off if a guess proved wrong."""
+        wanted = self.config.log_target
+        newest = None if newest is None else np.datetime64(pd.Timestamp(newest))
+        for attempt in range(2):
+            gathered = Gathered()
+            for index, frame in enumerate(batches()):
+                clean = self._clean(frame, self.spec)
+                positive = bool((clean["value"] > 0).all())
+                if index == 0 and attempt == 0:
+                    self.log_target = positive if wanted is None else wanted
+                if self.log_target and not positive:
+                    if wanted:
+                        raise InvalidInputError(
+                            "lightgbm log_target needs every value > 0; set log_target: false "
+                            "in its preset."
+                        )
+                    break
+                count = self.config.validation_origins
+                gathered.add(self._rows(), clean, index, n_series, count, newest)
+            else:
+                return gathered
+            self.log_target = False
+        raise AssertionError("unreachable: the second pass never switches the log scale on")
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.spec is None or self.booster is None:
@@ -149,6 +191,32 @@ class LightGBMForecaster(Forecaster):
             return pd.DataFrame(columns=FORECAST_COLUMNS)
         out = pd.concat(parts, ignore_index=True)
         return out.sort_values(["series_id", "horizon_step"], ignore_index=True)
+
+    def predict_history(self) -> int:
+        """The most recent periods of a series predict() reads: the origin and its look-back
+        (the dbt columns already summarise everything before)."""
+        return self._rows().look_back + 1
+
+    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """What drove predict()'s p50: per (series_id, horizon_step), each feature's TreeSHAP
+        contribution to the booster's output (LightGBM's pred_contrib) and `bias`, the
+        expected output; they sum to the output. `base` and `scale` turn the output into the
+        forecast (DirectRows.value; on the log scale when `log_target`). Series predict()
+        hands to the seasonal-naive fallback have no rows."""
+        if self.spec is None or self.booster is None:
+            raise RuntimeError("Call fit() or load() before contributions().")
+        panel = Panel.build(self._clean(frame, self.spec))
+        last = panel.last_rows()
+        origins = last[last - panel.start >= self._rows().look_back]
+        horizon = self.spec.horizon
+        o = np.repeat(origins, horizon)
+        h = np.tile(np.arange(1, horizon + 1), len(origins))
+        matrix, base, scale = self._rows().design(panel, o, h)
+        contrib = self.booster.predict(matrix, pred_contrib=True)
+        out = pd.DataFrame(contrib, columns=[*FEATURE_NAMES, "bias"])
+        out.insert(0, "series_id", panel.ids[panel.series[o]])
+        out.insert(1, "horizon_step", h)
+        return out.assign(base=base, scale=scale, log_target=self.log_target)
 
     # --- rows ----------------------------------------------------------------------------------
     def _clean(self, frame: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
@@ -184,10 +252,7 @@ class LightGBMForecaster(Forecaster):
             "verbosity": -1,
         }
 
-    def _dataset(self, panel: Panel, origins: np.ndarray, steps: np.ndarray, reference=None):
-        rows = self._rows()
-        matrix, base, scale = rows.design(panel, origins, steps)
-        target = rows.target(panel.columns["value"][origins + steps], base, scale)
+    def _dataset(self, matrix: np.ndarray, target: np.ndarray, reference=None):
         return _lightgbm().Dataset(
             matrix,
             target,
@@ -196,20 +261,17 @@ class LightGBMForecaster(Forecaster):
             free_raw_data=True,
         )
 
-    def _train(self, panel: Panel, origins, steps, rounds: int):
-        return _lightgbm().train(self._params(), self._dataset(panel, origins, steps), rounds)
-
-    def _calibrate(self, panel: Panel, origins, steps, held_out: np.ndarray):
+    def _calibrate(self, gathered: Gathered):
         """(rounds, validation forecasts at the newest held-out origin); sets self.band.
 
-        origins/steps: the rows whose targets end by the oldest held-out origin."""
+        Trained on the rows whose targets end by the oldest held-out origin."""
         lgb = _lightgbm()
-        if not len(origins):
-            return None
-        sample = self._rows().sample(origins)
-        train = self._dataset(panel, origins[sample], steps[sample])
-        held_o, held_h = self._rows().steps_of(panel, held_out)
-        valid = self._dataset(panel, held_o, held_h, reference=train)
+        train = self._dataset(*gathered.calibration.arrays())
+        held = gathered.held_out()
+        rows = self._rows()
+        valid = self._dataset(
+            held["matrix"], rows.target(held["actual"], held["base"], held["scale"]), train
+        )
         booster = lgb.train(
             self._params(),
             train,
@@ -218,22 +280,21 @@ class LightGBMForecaster(Forecaster):
             callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)],
         )
         rounds = max(1, booster.best_iteration or self.config.max_rounds)
-        quantiles = self._quantiles(booster, panel, held_o, held_h, rounds=rounds)
-        actual = panel.columns["value"][held_o + held_h]
-        scale = quantiles["scale"]
-        error = (actual - quantiles["p50"]) / scale
+        learned = booster.predict(held["matrix"], num_iteration=rounds)
+        p50, scale = rows.value(learned, held["base"], held["scale"]), held["scale"]
+        error = (held["actual"] - p50) / scale
         self.band = ResidualBand.fit(
-            pd.DataFrame({"horizon_step": held_h, "error": error}), self.spec.horizon
+            pd.DataFrame({"horizon_step": held["step"], "error": error}), self.spec.horizon
         )
-        newest = panel.ts[held_o] == panel.ts[held_o].max()
-        low, high = self.band.interval(quantiles["p50"][newest], held_h[newest], scale[newest])
+        newest = held["origin_ts"] == held["origin_ts"].max()
+        low, high = self.band.interval(p50[newest], held["step"][newest], scale[newest])
         validation = pd.DataFrame(
             {
-                "series_id": panel.ids[panel.series[held_o[newest]]],
-                "target_ts": panel.ts[held_o[newest] + held_h[newest]],
-                "actual": actual[newest],
+                "series_id": held["series_id"][newest],
+                "target_ts": held["target_ts"][newest],
+                "actual": held["actual"][newest],
                 "p10": low,
-                "p50": quantiles["p50"][newest],
+                "p50": p50[newest],
                 "p90": high,
             }
         )

@@ -315,7 +315,8 @@ class TFTForecaster(Forecaster):
             FORECAST_COLUMNS
         ]
 
-    def _predict_tft(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _with_future(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(model frame plus `horizon` future rows per series, each series' last row)."""
         spec = self.spec
         data = self._model_frame(frame)
         last_rows = data.groupby("series_id").tail(1)
@@ -327,7 +328,12 @@ class TFTForecaster(Forecaster):
         # The decoder sees only known features; the unknown ones are placeholders it never reads.
         phase = 2 * np.pi * (future["time_idx"] % spec.season_length) / spec.season_length
         future["season_sin"], future["season_cos"] = np.sin(phase), np.cos(phase)
-        extended = pd.concat([data, future], ignore_index=True)
+        return pd.concat([data, future], ignore_index=True), last_rows
+
+    def _predict_tft(self, frame: pd.DataFrame) -> pd.DataFrame:
+        spec = self.spec
+        extended, last_rows = self._with_future(frame)
+        offset = pd.tseries.frequencies.to_offset(spec.freq)
         quantiles, index = self._predict_windows(extended)
         origin = last_rows.set_index("series_id")["ts"]
         series = index["series_id"].to_numpy()

@@ -22,6 +22,7 @@ import pyarrow as pa
 from dagster_dbt import get_asset_key_for_model
 
 from orchestration.assets.dbt import relation_of, warecast_dbt_models
+from orchestration.batched_reads import SeriesBatches
 from orchestration.resources import WarehouseResource
 from orchestration.selection import POINTS_TABLE, SUMMARY_TABLE
 from orchestration.settings import PipelineSettings, current_target, load_pipeline
@@ -156,7 +157,7 @@ def backtests(
     mlflow_tracking: MlflowTracking,
 ):
     """Rolling-origin backtest of the pipeline's models; the champion by the configured metric."""
-    from ml.backtest import run_backtest
+    from ml.batched import run_backtest_batched
     from ml.config import ForecastSpec
     from ml.selection import select_champion
 
@@ -168,10 +169,19 @@ def backtests(
         horizon=pipeline.horizon, freq=pipeline.freq, season_length=pipeline.season_length
     )
     chosen = candidates(model_choices(config, pipeline), settings.max_history_statistical)
-    features = warehouse.client().read_table(*relation_of(FEATURES_MODEL)).to_pandas()
-    context.log.info("Backtesting %s on %d cutoffs", [c.name for c in chosen], settings.cutoffs)
+    # Batches of whole series (orchestration/batched_reads.py): memory follows the batch.
+    batches = SeriesBatches(warehouse.client(), *relation_of(FEATURES_MODEL))
+    context.log.info(
+        "Backtesting %s on %d cutoffs: %d series in %d batch(es)",
+        [c.name for c in chosen],
+        settings.cutoffs,
+        batches.n_series,
+        len(batches.groups),
+    )
     with _progress_bar(len(chosen) * settings.cutoffs) as advance:
-        result = run_backtest(features, spec, chosen, settings, on_fitted=advance)
+        result = run_backtest_batched(
+            batches, spec, chosen, settings, batches.last_ts, batches.n_series, on_fitted=advance
+        )
     selection = select_champion(result.summary, settings.metric)
     context.log.info("Champion: %s", selection.reason)
 
@@ -195,6 +205,8 @@ def backtests(
         )
         _log_backtest(selection, settings, spec, chosen, result.cutoffs)
 
+    from orchestration.plots_metadata import backtest_plot_metadata
+
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": points.num_rows,
@@ -205,6 +217,10 @@ def backtests(
             "leaderboard": dg.MetadataValue.md(_markdown(selection)),
             "backtest_run_id": ids["backtest_run_id"],
             "mlflow_run_id": ids["mlflow_run_id"],
+            # Issue 12: the leaderboard as a table and the champion's fan chart (also in MLflow).
+            **backtest_plot_metadata(
+                warehouse, points, selection, mlflow_tracking, ids["mlflow_run_id"]
+            ),
         }
     )
 

@@ -21,6 +21,12 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from orchestration.assets.dbt_incremental import (
+    builds_every_incremental_model,
+    manifest_json,
+    plan_build,
+    record_build,
+)
 from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, current_target, load_pipeline
 
@@ -99,13 +105,22 @@ def warecast_dbt_models(
 ):
     """dbt build (models, unit tests, data tests) of whatever subset Dagster selected.
 
+    Incremental after appends, a full refresh after a replace load or changed vars or SQL
+    (orchestration/assets/dbt_incremental.py decides, from small reads before dbt starts).
+
     The feature mart's output is held back until dbt has built its fingerprint view, then
     re-emitted with the in-warehouse fingerprint as its data version: Dagster then marks
     ml/trained_model stale when the feature data or the dbt code behind it changes.
     """
     held, waiting, fingerprinted = None, [], False
+    manifest = manifest_json(warecast_dbt_project.manifest_path)
+    plan = plan_build(warehouse.client(), dbt_vars(), manifest)
+    context.log.info(
+        "dbt build: %s (%s).", "full refresh" if plan.full_refresh else "incremental", plan.reason
+    )
     try:
-        for event in dbt.cli(["build", "--vars", dbt_vars()], context=context).stream():
+        args = ["build", "--vars", dbt_vars(), *plan.dbt_args]
+        for event in dbt.cli(args, context=context).stream():
             if _is_output_of(event, FEATURES_MODEL):
                 held = event
             elif held is None:
@@ -117,6 +132,8 @@ def warecast_dbt_models(
         # A later dbt node failed: still report what was built (without a data version).
         yield from [held, *waiting] if held is not None else []
         raise
+    if builds_every_incremental_model(manifest, context.selected_output_names):
+        record_build(warehouse.client(), plan)  # each is built up to plan.watermark
     if held is None:
         return
     # Read once dbt has exited (DuckDB allows one process on the file), then yield in

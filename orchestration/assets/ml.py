@@ -20,7 +20,23 @@ from orchestration.assets.dbt import (
     relation_of,
     warecast_dbt_models,
 )
-from orchestration.checks import as_check_results, evaluate_forecasts, forecast_check_specs
+from orchestration.batched_reads import SeriesBatches, series_summary, value_range
+from orchestration.checks import (
+    CHECKS,
+    CheckOutcome,
+    as_check_results,
+    evaluate_forecasts,
+    forecast_check_specs,
+)
+from orchestration.forecast_refresh import (
+    changed_series,
+    merge_outcomes,
+    read_state,
+    series_hashes,
+    state_table,
+    with_hashes,
+    write_state,
+)
 from orchestration.lineage import (
     ModelVersionHistory,
     VersionLineage,
@@ -39,6 +55,7 @@ FINGERPRINT_KEY = get_asset_key_for_model([warecast_dbt_models], FINGERPRINT_MOD
 TRAINED_KEY = dg.AssetKey(["ml", "trained_model"])
 FORECASTS_KEY = dg.AssetKey(["ml", "forecasts"])
 FORECAST_TABLE = "forecasts"
+BLOCK_HASHES_MODEL = "fct_feature_block_hashes"  # per-series content hashes, when built
 # A re-run rewrites exactly these partitions, so forecasts are never duplicated.
 FORECAST_PARTITION = ["series_id", "model_name", "forecast_origin"]
 
@@ -95,17 +112,17 @@ def trained_model(
     from ml.evaluation import plot_forecast_vs_actual
 
     pipeline = load_pipeline()
-    history = read_features(warehouse)
+    batches = SeriesBatches(warehouse.client(), *relation_of(FEATURES_MODEL))
     data = feature_data_version(warehouse)
     choice = read_champion_choice(warehouse, pipeline)
     context.log.info("Training the backtest champion: %s", choice.reason)
     forecaster, spec, params = build_forecaster(pipeline, config, choice)
-    report = forecaster.fit(history, spec)
+    report, history = fit_in_batches(forecaster, spec, batches)
     metrics = report.metrics()
     lineage = VersionLineage(
         mlflow_run_id="",  # known once the run exists; the version's tags carry it
         trained_at=utc_now(),
-        train_end=pd.Timestamp(history["ts"].max()).to_pydatetime(),
+        train_end=pd.Timestamp(batches.last_ts).to_pydatetime(),
         feature_table=data.feature_table,
         feature_data_version=data.data_version,
         dbt_checksum=data.dbt_checksum,
@@ -178,37 +195,119 @@ def forecasts(
     warehouse: WarehouseResource,
     mlflow_tracking: MlflowTracking,
 ):
-    """p10/p50/p90 forecasts of the champion model, checked, then written back atomically."""
+    """p10/p50/p90 forecasts of the champion model, checked, then written back atomically.
+
+    Only series whose features changed since their forecasts were written, or that an older
+    champion version forecast, are forecast again (orchestration/forecast_refresh.py), batch by
+    batch; every other series keeps its rows and their lineage."""
     pipeline = load_pipeline()
     registered, forecaster = mlflow_tracking.load_champion(pipeline.model_name)
-    history = read_features(warehouse)
+    client = warehouse.client()
+    features = relation_of(FEATURES_MODEL)
+    hashes = series_hashes(client, block_hashes_relation())
+    summary = with_hashes(series_summary(client, *features), hashes)
     data = feature_data_version(warehouse)
-    frame = forecaster.predict(history)
-    outcomes = evaluate_forecasts(
-        frame, history, pipeline.horizon, pipeline.operations.plausible_range_factor
+    state = read_state(client, pipeline.forecast_schema, registered.name)
+    changed = changed_series(summary, state, registered.version)
+    batches = forecast_batches(client, features, forecaster, summary, changed, pipeline.freq)
+    context.log.info(
+        "Forecasting %d of %d series (features changed or a new champion) in %d batch(es)",
+        len(changed),
+        len(summary),
+        len(batches.groups),
     )
+    frames, per_batch = [], []
+    for history in batches():
+        frames.append(forecaster.predict(history))
+        # The checks see each series' whole range (the batch may be only its recent tail).
+        checked = value_range(summary, history["series_id"])
+        per_batch.append(
+            evaluate_forecasts(
+                frames[-1], checked, pipeline.horizon, pipeline.operations.plausible_range_factor
+            )
+        )
+    outcomes = merge_outcomes(per_batch) if per_batch else nothing_to_check()
     yield from as_check_results(outcomes, FORECASTS_KEY)
     failed = [f"{o.name}: {o.detail}" for o in outcomes if not o.passed]
     if failed:
         raise dg.Failure(
             "Forecasts not published (the previous forecasts stay in place): " + "; ".join(failed)
         )
-    client = warehouse.client()
     record_data_version(client, pipeline.forecast_schema, data)
-    table = with_lineage(frame, registered, context.run_id, data.data_version)
-    written = client.replace_partitions(
-        pipeline.forecast_schema, FORECAST_TABLE, table, FORECAST_PARTITION
-    )
+    written, plots = 0, {}
+    if frames:
+        frame = pd.concat(frames, ignore_index=True)
+        table = with_lineage(frame, registered, context.run_id, data.data_version)
+        written = client.replace_partitions(
+            pipeline.forecast_schema, FORECAST_TABLE, table, FORECAST_PARTITION
+        )
+        ids = {"dagster_run_id": context.run_id, "created_at": table["created_at"][0].as_py()}
+        states = state_table(summary, changed, registered.name, registered.version, ids)
+        write_state(client, pipeline.forecast_schema, states)
+        from orchestration.plots_metadata import forecast_plot_metadata
+
+        # Issue 12: a fan chart of a few series, also an artefact of the version's run.
+        plots = forecast_plot_metadata(warehouse, frame, mlflow_tracking, registered.run_id)
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": written,
-            "series": int(history["series_id"].nunique()),
+            "series": len(summary),
+            "series_refreshed": len(changed),
+            "series_kept": len(summary) - len(changed),
             "table": f"{pipeline.forecast_schema}.{FORECAST_TABLE}",
             "model_version": registered.version,
             "mlflow_run_id": registered.run_id,
             "feature_data_version": data.data_version,
+            **plots,
         }
     )
+
+
+def fit_in_batches(forecaster, spec, batches: SeriesBatches):
+    """(report, a frame of history for the report's figure), memory bounded where the model
+    allows it: a global model trained from batches samples rows batch by batch; per-series
+    (statsforecast) models learn nothing before predict(), so their held-out report covers the
+    first batch; other models (networks, ensembles) read the whole table, as before."""
+    from ml.batched import BATCHED, LOCAL, kind_of
+
+    kind = kind_of(forecaster)
+    if kind == BATCHED:
+        report = forecaster.fit_batches(
+            batches, spec, n_series=batches.n_series, newest=batches.last_ts
+        )
+        return report, batches.read(batches.groups[0])
+    if kind == LOCAL:
+        first = batches.read(batches.groups[0])
+        report = forecaster.fit(first, spec)
+        report.n_series = batches.n_series
+        return report, first
+    history = pd.concat(list(batches()), ignore_index=True)
+    return forecaster.fit(history, spec), history
+
+
+def forecast_batches(client, features, forecaster, summary, changed: set[str], freq: str):
+    """The changed series in batches, each series only as far back as the model's predict()
+    reads; one batch for models that are not batch-wise."""
+    from ml.batched import WHOLE, history_needed, kind_of
+
+    rows = int(summary["n_rows"].sum()) + 1 if kind_of(forecaster) == WHOLE else None
+    tail = history_needed(forecaster)
+    return SeriesBatches(
+        client, *features, summary=summary, rows=rows, only=changed, tail=tail, freq=freq
+    )
+
+
+def block_hashes_relation() -> tuple[str, str] | None:
+    """dbt's per-(series, block) feature hashes, where the project builds them."""
+    try:
+        return relation_of(BLOCK_HASHES_MODEL)
+    except KeyError:
+        return None
+
+
+def nothing_to_check() -> list[CheckOutcome]:
+    detail = "no series changed: nothing forecast"
+    return [CheckOutcome(name, True, text, detail) for name, text in CHECKS.items()]
 
 
 def with_lineage(

@@ -5,12 +5,23 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
+from orchestration.hierarchy_io import (
+    declared_levels,
+    keep_series_attributes,
+    series_attributes_for,
+    write_series_attributes,
+)
 from orchestration.resources import WarehouseResource
 from orchestration.settings import load_pipeline
 from orchestration.sources import ColumnMapping, demo_frame, read_user_file, validate_raw
+from orchestration.warehouse.loads import LoadRecord, utc_now
 
 RAW_KEY = dg.AssetKey(["raw", "observations"])
 RAW_SCHEMA, RAW_TABLE = "raw", "observations"
+# Every load through warecast, one row each (orchestration/warehouse/loads.py): a replace tells
+# the next dbt build to refresh fully, appends let it build incrementally.
+LOAD_LOG_TABLE = "observation_loads"
+LOAD_MODES = ("replace", "append")
 
 
 class RawLoadConfig(dg.Config):
@@ -18,6 +29,9 @@ class RawLoadConfig(dg.Config):
 
     dataset: aus_retail | synthetic | file (with `path`) | current (keep the table as loaded,
     e.g. by `warecast load`). Empty means the pipeline's own dataset (orchestration/pipelines.yaml).
+    mode: replace (default: the rows become the whole table) | append (the rows are added with
+    one loaded_at later than any before; late corrections of old timestamps win over the rows
+    they correct; the next dbt build is incremental).
     """
 
     dataset: str | None = None
@@ -29,6 +43,8 @@ class RawLoadConfig(dg.Config):
     delimiter: str = ","
     encoding: str = "utf-8"
     max_series: int | None = None
+    hierarchy: list[str] = []  # columns kept in raw.series_attributes (`load --hierarchy`)
+    mode: str = "replace"
 
 
 @dg.asset(key=RAW_KEY, group_name="raw", kinds={"python"})
@@ -37,6 +53,8 @@ def raw_observations(
 ) -> dg.MaterializeResult:
     """Raw observations in long form: series_id, ts, value, loaded_at, covariates."""
     dataset = config.dataset or load_pipeline().dataset
+    if config.mode not in LOAD_MODES:
+        raise ValueError(f"mode must be replace or append, got {config.mode!r}.")
     client = warehouse.client()
     dropped = client.drop_leftover_stage_tables()
     if dropped:
@@ -45,19 +63,35 @@ def raw_observations(
         table = client.read_table(RAW_SCHEMA, RAW_TABLE)
         validate_raw(table, f"{RAW_SCHEMA}.{RAW_TABLE}")
         context.log.info("Keeping the current raw.observations (%d rows).", table.num_rows)
+        ids = table.column("series_id").to_pandas()
+        keep_series_attributes(client, RAW_SCHEMA, ids, declared_levels())
     else:
         table = pa.Table.from_pandas(_frame(dataset, config), preserve_index=False)
         # Checked before writing: a bad file never replaces the raw table.
         validate_raw(table, config.path or dataset)
-        client.replace_table(RAW_SCHEMA, RAW_TABLE, table)
+        ids = table.column("series_id").to_pandas()
+        attributes = series_attributes_for(dataset, config, ids, declared_levels())
+        _write(context, client, table, config.mode)
+        write_series_attributes(client, RAW_SCHEMA, attributes, merge=config.mode == "append")
     return dg.MaterializeResult(
         metadata={
             "dataset": dataset,
+            "mode": "keep" if dataset == "current" else config.mode,
             "dagster/row_count": table.num_rows,
             "series": len(table.column("series_id").unique()),
             "columns": table.column_names,
         }
     )
+
+
+def _write(context: dg.AssetExecutionContext, client, table: pa.Table, mode: str) -> None:
+    """Replace the table, or append to it; either way one transaction with its load-log row."""
+    if mode == "append":
+        record = client.append_rows(RAW_SCHEMA, RAW_TABLE, table, "loaded_at", LOAD_LOG_TABLE)
+        context.log.info("Appended %d rows, loaded_at %s.", record.row_count, record.loaded_at)
+        return
+    record = LoadRecord.of("replace", utc_now(), table)  # the log stamps when it was loaded
+    client.replace_table(RAW_SCHEMA, RAW_TABLE, table, log=(LOAD_LOG_TABLE, record))
 
 
 def _frame(dataset: str, config: RawLoadConfig):

@@ -59,8 +59,10 @@ def load_config(args: argparse.Namespace) -> dict:
         "timestamp_column": args.timestamp,
         "value_column": args.value,
         "covariates": covariates,
+        "hierarchy": [c.strip() for c in getattr(args, "hierarchy", "").split(",") if c.strip()],
         "delimiter": args.delimiter,
         "encoding": args.encoding,
+        "mode": "append" if getattr(args, "append", False) else "replace",
     }
     return {"ops": {"raw__observations": {"config": config}}, **QUIET_LOGS}
 

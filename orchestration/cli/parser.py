@@ -98,6 +98,18 @@ def _load_flags(load: argparse.ArgumentParser) -> None:
     load.add_argument("--timestamp", default="ts", help="column with the timestamp")
     load.add_argument("--value", default="value", help="column with the value to forecast")
     load.add_argument("--covariates", default="", help="comma-separated numeric columns")
+    load.add_argument(
+        "--hierarchy",
+        default="",
+        help="comma-separated attribute columns, outermost first (e.g. state,industry): "
+        "one value per series, kept in raw.series_attributes",
+    )
+    load.add_argument(
+        "--append",
+        action="store_true",
+        help="add the rows to raw.observations (one new loaded_at; late corrections win) "
+        "instead of replacing it: the next `warecast run` builds dbt incrementally",
+    )
     load.add_argument("--delimiter", default=",", help="CSV delimiter")
     load.add_argument("--encoding", default="utf-8", help="CSV encoding, e.g. latin-1")
 

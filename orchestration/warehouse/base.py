@@ -23,6 +23,7 @@ from typing import ClassVar
 import pyarrow as pa
 
 from orchestration.warehouse.identifiers import checked, qualified, quote
+from orchestration.warehouse.loads import LOAD_LOG_SCHEMA, Appending, LoadRecord
 from orchestration.warehouse.retry import DEFAULT_DELAYS, with_backoff
 
 # Session-private stage tables are named incoming_<12 hex>; see Session.stage.
@@ -120,7 +121,7 @@ class Session(ABC):
         self.con.close()
 
 
-class Warehouse(ABC):
+class Warehouse(Appending, ABC):
     """Bulk reads and atomic bulk writes of whole tables. Chosen by the profile's `type`."""
 
     adapter_type: ClassVar[str]
@@ -287,10 +288,16 @@ class Warehouse(ABC):
         return leftovers
 
     # --- writes ------------------------------------------------------------------------------
-    def replace_table(self, schema: str, table: str, data: pa.Table) -> int:
-        """Atomically replace all rows of schema.table with `data` (created if missing)."""
+    def replace_table(
+        self, schema: str, table: str, data: pa.Table, log: tuple[str, LoadRecord] | None = None
+    ) -> int:
+        """Atomically replace all rows of schema.table with `data` (created if missing).
+
+        `log` (log table, record): also record the load in schema.<log table>, in the same
+        transaction.
+        """
         return self._swap(
-            schema, table, portable(data), partition_by=None, replace_if_different=True
+            schema, table, portable(data), partition_by=None, replace_if_different=True, log=log
         )
 
     def replace_partitions(
@@ -303,11 +310,17 @@ class Warehouse(ABC):
         return self._swap(schema, table, portable(data), partition_by, replace_if_different=False)
 
     # --- shared recipe -----------------------------------------------------------------------
-    def _swap(self, schema, table, data: pa.Table, partition_by, replace_if_different) -> int:
+    def _swap(
+        self, schema, table, data: pa.Table, partition_by, replace_if_different, log=None
+    ) -> int:
         def write() -> int:
             with self.session() as s:
                 self._ensure_table(s, schema, table, data.schema, replace_if_different)
                 steps = self._swap_steps(s, schema, table, data, partition_by)
+                if log is not None:
+                    log_table, record = log
+                    self._ensure_table(s, schema, log_table, LOAD_LOG_SCHEMA, False)
+                    steps.append(self._log_sql(schema, log_table, record))
                 self._in_transaction(s, steps, lock_key=f"{schema}.{table}")
             return data.num_rows
 

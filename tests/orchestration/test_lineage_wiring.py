@@ -41,6 +41,8 @@ def test_schedule_refreshes_without_training_and_sensors_retrain(monkeypatch):
     refresh = _selected(defs, "refresh_job")
     assert {"ml/forecasts", "ml/drift", "ml/forecast_accuracy"} <= refresh
     assert {"marts/fct_training_features", "marts/fct_forecast_lineage"} <= refresh
+    # An edited override seed is published by the next refresh.
+    assert {"staging/forecast_overrides", "marts/fct_forecasts_published"} <= refresh
     assert not {"ml/trained_model", "raw/observations"} & refresh
 
     assert {"ml/trained_model", "ml/forecasts", "marts/fct_forecasts_latest"} <= _selected(

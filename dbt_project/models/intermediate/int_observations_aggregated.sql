@@ -1,24 +1,58 @@
 {#- Grain: one row per (series_id, period_ts) that has at least one observation.
-    Impossible values do not enter the aggregate; the period then counts as unobserved. -#}
+    Impossible values do not enter the aggregate; the period then counts as unobserved.
+    Incremental: re-aggregates only the (series_id, period_ts) that staging rows loaded after this
+    model's watermark touch, from all of their staging rows. -#}
+{{ config(**incremental_config('period_ts')) }}
 {%- set agg = var('aggregation') -%}
 {%- if agg not in ['avg', 'sum'] -%}
     {{ exceptions.raise_compiler_error("var 'aggregation' must be avg or sum, got '" ~ agg ~ "'") }}
 {%- endif -%}
+{%- set period = dbt.date_trunc(grain(), 'ts') -%}
 
-with observations as (
+with staged as (
 
-    select * from {{ ref('stg_raw__observations') }}
+    select
+        *,
+        {{ period }} as period_ts
+    from {{ ref('stg_raw__observations') }}
+
+),
+
+{% if incremental_run() %}
+    changed as (
+
+        select distinct
+            series_id,
+            period_ts
+        from staged
+        where loaded_at > {{ watermark() }}
+
+    ),
+
+    observations as (
+
+        select staged.*
+        from staged
+        inner join changed
+            on staged.series_id = changed.series_id and staged.period_ts = changed.period_ts
+
+    )
+{% else %}
+observations as (
+
+    select * from staged
 
 )
+{% endif %}
 
 select
     series_id,
-    {{ dbt.date_trunc(grain(), 'ts') }} as period_ts,
+    period_ts,
     {{ agg }}(case when not is_impossible then value end) as value,
     {%- for covariate in var('covariates') %}
     avg({{ covariate }}) as {{ covariate }},
     {%- endfor %}
     count(case when not is_impossible then value end) as n_observations,
-    max(case when is_outlier then 1 else 0 end) = 1 as is_outlier
+    max(loaded_at) as loaded_at
 from observations
-group by series_id, {{ dbt.date_trunc(grain(), 'ts') }}
+group by series_id, period_ts

@@ -1,5 +1,12 @@
 {#- Grain: one row per (series_id, ts) on a regular grid from the series' first to last period.
-    Periods with no usable observation are filled by var('fill_strategy'); is_filled marks them. -#}
+    Periods with no usable observation are filled by var('fill_strategy'); is_filled marks them.
+    loaded_at is the aggregated period's (null on a gap the grid adds).
+
+    Incremental: for each series with periods aggregated after this model's watermark, the grid
+    is rebuilt from the last observed period before the earliest change (it seeds the forward
+    fill and starts any gap the change opens) to the series' end; a new series, or a period
+    before a series' start, rebuilds the series. -#}
+{{ config(**incremental_config()) }}
 {%- set strategy = fill_strategy() -%}
 {#- forward_fill: one window with IGNORE NULLS where the engine has it (ignore_nulls_fill);
     elsewhere each fill_group is one observed value followed by the gap after it. -#}
@@ -17,13 +24,15 @@ with aggregated as (
 
 ),
 
-bounds as (
+changed as (
 
     select
         series_id,
-        min(period_ts) as first_ts,
-        max(period_ts) as last_ts
+        min(period_ts) as changed_ts
     from aggregated
+    {%- if incremental_run() %}
+        where loaded_at > {{ watermark() }}
+    {%- endif %}
     group by series_id
 
 ),
@@ -32,9 +41,11 @@ spans as (
 
     select
         series_id,
-        first_ts,
-        cast({{ periods_between('first_ts', 'last_ts') }} as integer) as n_periods
-    from bounds
+        start_ts,
+        cast({{ periods_between('start_ts', 'last_ts') }} as integer) as n_periods
+    from
+        ({{ rebuild_starts('aggregated', 'changed', 'period_ts', 'r.value is not null') }})
+            as bounds
 
 ),
 
@@ -48,7 +59,7 @@ spine as (
 
     select
         series_id,
-        {{ dbt.dateadd(grain(), 'period_offset', 'first_ts') }} as ts
+        {{ dbt.dateadd(grain(), 'period_offset', 'start_ts') }} as ts
     from offsets
 
 ),
@@ -62,7 +73,7 @@ joined as (
         {%- for covariate in var('covariates') %}
         aggregated.{{ covariate }},
         {%- endfor %}
-        coalesce(aggregated.is_outlier, false) as is_outlier,
+        aggregated.loaded_at,
         aggregated.value is null as is_filled,
         {%- if one_window_fill %}
             last_value(aggregated.value ignore nulls) over (
@@ -92,5 +103,5 @@ select
     {{ covariate }},
     {%- endfor %}
     is_filled,
-    is_outlier
+    loaded_at
 from joined

@@ -1,6 +1,8 @@
 {#- Grain: one row per (raw row, issue): every raw row staging drops, overrides, excludes or
     flags, with the issue and what was done, so no row disappears without a recorded reason.
-    Uses the same rules as stg_raw__observations. -#}
+    Uses the same rules as stg_raw__observations. Outliers are judged per period, against the
+    periods before it (fct_training_features.is_outlier): their raw rows are read back from there,
+    so this one view reads the feature mart. -#}
 {%- set z = var('outlier_z') -%}
 {%- set min_value = var('min_value') -%}
 {%- if z is not number or (min_value is not none and min_value is not number) -%}
@@ -47,18 +49,6 @@ kept as (
         ) as is_impossible
     from ranked
     where load_rank = 1
-
-),
-
-series_stats as (
-
-    select
-        series_id,
-        avg(value) as series_mean,
-        stddev_samp(value) as series_std
-    from kept
-    where not is_impossible
-    group by series_id
 
 ),
 
@@ -121,12 +111,13 @@ issues as (
         kept.value,
         kept.loaded_at,
         'outlier' as issue,
-        'kept and flagged is_outlier' as action
+        'kept; its period is flagged is_outlier in fct_training_features' as action
     from kept
-    inner join series_stats on kept.series_id = series_stats.series_id
-    where
-        not kept.is_impossible
-        and abs(kept.value - series_stats.series_mean) > {{ z }} * series_stats.series_std
+    inner join {{ ref('fct_training_features') }} as features
+        on
+            kept.series_id = features.series_id
+            and {{ dbt.date_trunc(grain(), 'kept.ts') }} = features.ts
+    where features.is_outlier and not kept.is_impossible and kept.value is not null
 
     union all
 

@@ -1,5 +1,11 @@
 {#- Grain: one row per (series_id, ts). Casts, drops rows without a key, keeps the latest load,
-    and flags (never drops) impossible values and outliers. -#}
+    and flags (never drops) impossible values. Outliers are flagged per period, against the
+    periods before it, in fct_training_features.
+
+    Incremental (macros/incremental.sql): a run reads only raw rows loaded after the newest
+    loaded_at already here, dedupes them among themselves, and they replace the stored row of the
+    same (series_id, ts): their loaded_at is later. -#}
+{{ config(**incremental_config(hooks=['{{ warecast.sort_memory() }}'])) }}
 {%- set z = var('outlier_z') -%}
 {%- set min_value = var('min_value') -%}
 {#- Vars are pasted into SQL: accept only numbers and plain identifiers. -#}
@@ -29,7 +35,11 @@ typed as (
         cast({{ covariate }} as {{ type_double() }}) as {{ covariate }}
         {%- endfor %}
     from source
-    where series_id is not null and ts is not null
+    where
+        series_id is not null and ts is not null
+        {%- if incremental_run() %}
+            and loaded_at > {{ watermark() }}
+        {%- endif %}
 
 ),
 
@@ -57,19 +67,6 @@ deduped as (
     from ranked
     where load_rank = 1
 
-),
-
-with_series_stats as (
-
-    -- Windows over the dedupe's own ordering (series_id first): no second pass, no join.
-    select
-        *,
-        avg(case when not is_impossible then value end)
-            over (partition by series_id) as series_mean,
-        stddev_samp(case when not is_impossible then value end)
-            over (partition by series_id) as series_std
-    from deduped
-
 )
 
 select
@@ -80,9 +77,5 @@ select
     {%- for covariate in var('covariates') %}
     {{ covariate }},
     {%- endfor %}
-    is_impossible,
-    coalesce(
-        not is_impossible and abs(value - series_mean) > {{ z }} * series_std,
-        false
-    ) as is_outlier
-from with_series_stats
+    is_impossible
+from deduped

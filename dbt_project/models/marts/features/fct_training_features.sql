@@ -6,58 +6,168 @@
 
     Written for speed on every adapter: one window frame per statistic costs O(rows x w) on
     PostgreSQL (its float aggregates have no inverse transition). Instead every statistic is a
-    difference of running sums, cum[i] - cum[i - w], over one ordering (series_id, ts):
-    - the sums run over value minus the series mean, so sums of squares stay small and the
-      variance s2 - s1^2 / w does not cancel away its digits;
+    difference of running sums, cum[i] - cum[i - w], over one ordering (series_id, part, ts):
+    - the running sums restart at every block of feature_block() periods (macros/
+      incremental.sql) and each block re-reads the feature_lookback() periods before it, so a
+      row's doubles depend only on its block, never on where the build started reading: an
+      incremental build equals a full refresh exactly;
+    - the sums run over value minus the block's smallest value, so sums of squares stay small
+      and the variance s2 - s1^2 / w does not cancel away its digits;
     - a window variance s2 - s1^2 / w at or below the rounding noise of the running sums
       (1e-12 x the running sum of squares) is zero: an all-equal window (forward-filled gaps,
       runs of zeros) gets std exactly 0, and rounding never makes a variance negative.
-      So a rolling std below ~1e-6 x sqrt(rows so far / w) x the series' std reads as 0.
-    A running max to find all-equal windows exactly cost a third more time on DuckDB.
+    is_outlier: an observed period whose value is more than var outlier_z standard deviations
+    from the mean of the observed values of the var outlier_window periods before it (at least
+    half of them observed, their std above 0). Causal: a new period never changes an old flag.
     PostgreSQL also gets its lags computed in the running sums' WindowAgg node (lag_window) and
-    calendar fields from date_part (calendar_part): macros/window_speed.sql. -#}
-{%- set windows = {'short': var('short_window'), 'season': var('season_length')} -%}
-{%- set series_order = 'partition by series_id order by ts' -%}
-{%- set cumulative = ' rows between unbounded preceding and current row' -%}
-{#- The first level joins the series centers, so its windows name their columns' table. -#}
-{%- set regular_order = 'partition by regular.series_id order by regular.ts' -%}
-{%- set regular_running = regular_order ~ cumulative -%}
-{%- set regular_lag = lag_window(regular_order, regular_running) -%}
+    calendar fields from date_part (calendar_part): macros/window_speed.sql.
 
-with series_centers as (
+    Incremental: for each series with regularized periods loaded after this model's watermark,
+    rows are rebuilt from the block holding the last observed period before the change. -#}
+{{ config(**incremental_config()) }}
+{%- set z = var('outlier_z') -%}
+{%- if z is not number -%}
+    {{ exceptions.raise_compiler_error("var outlier_z must be a number") }}
+{%- endif -%}
+{%- set windows = {'short': var('short_window'), 'season': var('season_length')} -%}
+{%- set n_out = outlier_window() -%}
+{%- set lookback = feature_lookback() -%}
+{%- set block = feature_block() -%}
+{%- set part_order = 'partition by series_id, part order by ts' -%}
+{%- set running = part_order ~ ' rows between unbounded preceding and current row' -%}
+{%- set lag_over = lag_window(part_order, running) -%}
+
+with regular as (
+
+    select * from {{ ref('int_observations_regularized') }}
+
+),
+
+{% if incremental_run() %}
+    changed as (
+
+        select
+            series_id,
+            min(ts) as changed_ts
+        from regular
+        where loaded_at > {{ watermark() }}
+        group by series_id
+
+    ),
+
+    first_blocks as (
+
+        select
+            series_id,
+            {{ block_of(period_number('start_ts')) }} as first_block
+        from ({{ rebuild_starts('regular', 'changed', 'ts', 'not r.is_filled') }}) as starts
+
+    ),
+
+    read_from as (
+
+        select
+            series_id,
+            first_block,
+        {{ dbt.dateadd(grain(), 'first_block * ' ~ block ~ ' - ' ~ lookback,
+            "cast('1900-01-01 00:00:00' as timestamp)") }} as read_ts
+        from first_blocks
+
+    ),
+
+    rows_read as (
+
+        select
+            regular.*,
+            read_from.first_block
+        from regular
+        inner join read_from
+            on regular.series_id = read_from.series_id and regular.ts >= read_from.read_ts
+
+    ),
+{% else %}
+rows_read as (
+
+    select
+        *,
+        cast(null as bigint) as first_block
+    from regular
+
+),
+{% endif %}
+
+numbered as (
+
+    select
+        *,
+        {{ block_of(period_number('ts')) }} as own_block,
+        {{ period_number('ts') }} as period_number
+    from rows_read
+
+),
+
+extended as (
+
+    -- every row in its own block, and the block's last look-back periods again in the next
+    select
+        *,
+        own_block as part
+    from numbered
+    union all
+    select
+        *,
+        own_block + 1 as part
+    from numbered
+    where period_number - own_block * {{ block }} >= {{ block - lookback }}
+
+),
+
+centers as (
 
     -- A hash aggregate, not a window: keeps the one sort below the only sort.
     select
         series_id,
-        avg(value) as center
-    from {{ ref('int_observations_regularized') }}
-    group by series_id
+        part,
+        min(value) as center
+    from extended
+    group by series_id, part
+
+),
+
+observed as (
+
+    select
+        extended.*,
+        centers.center,
+        extended.value - centers.center as dev,
+        case when not extended.is_filled then extended.value - centers.center end as observed_dev
+    from extended
+    inner join centers on extended.series_id = centers.series_id and extended.part = centers.part
 
 ),
 
 running_sums as (
 
     select
-        regular.series_id,
-        regular.ts,
-        regular.value,
-        regular.is_filled,
-        regular.is_outlier,
-        series_centers.center,
-        lag(regular.value, 1) over ({{ regular_lag }}) as lag_1,
-        lag(regular.value, {{ var('season_length') }}) over ({{ regular_lag }}) as lag_season,
-        count(regular.value) over ({{ regular_running }}) as cum_n,
-        coalesce(
-            sum(regular.value - series_centers.center) over ({{ regular_running }}), 0
-        ) as cum_s1,
-        coalesce(
-            sum(
-                (regular.value - series_centers.center) * (regular.value - series_centers.center)
-            ) over ({{ regular_running }}),
-            0
-        ) as cum_s2
-    from {{ ref('int_observations_regularized') }} as regular
-    inner join series_centers on regular.series_id = series_centers.series_id
+        series_id,
+        ts,
+        value,
+        is_filled,
+        loaded_at,
+        own_block,
+        part,
+        first_block,
+        center,
+        dev,
+        lag(value, 1) over ({{ lag_over }}) as lag_1,
+        lag(value, {{ var('season_length') }}) over ({{ lag_over }}) as lag_season,
+        count(value) over ({{ running }}) as cum_n,
+        coalesce(sum(dev) over ({{ running }}), 0) as cum_s1,
+        coalesce(sum(dev * dev) over ({{ running }}), 0) as cum_s2,
+        count(observed_dev) over ({{ running }}) as cum_on,
+        coalesce(sum(observed_dev) over ({{ running }}), 0) as cum_o1,
+        coalesce(sum(observed_dev * observed_dev) over ({{ running }}), 0) as cum_o2
+    from observed
 
 ),
 
@@ -66,12 +176,30 @@ windowed as (
     select
         *,
         {%- for name, w in windows.items() %}
-            cum_n - coalesce(lag(cum_n, {{ w }}) over ({{ series_order }}), 0) as n_{{ name }},
-            cum_s1 - coalesce(lag(cum_s1, {{ w }}) over ({{ series_order }}), 0) as s1_{{ name }},
-            cum_s2 - coalesce(lag(cum_s2, {{ w }}) over ({{ series_order }}), 0) as s2_{{ name }}
+            cum_n - coalesce(lag(cum_n, {{ w }}) over ({{ part_order }}), 0) as n_{{ name }},
+            cum_s1 - coalesce(lag(cum_s1, {{ w }}) over ({{ part_order }}), 0) as s1_{{ name }},
+            cum_s2 - coalesce(lag(cum_s2, {{ w }}) over ({{ part_order }}), 0) as s2_{{ name }},
+        {%- endfor %}
+        -- the rounding noise of the sums the outlier window is the difference of
+        coalesce(lag(cum_o2, 1) over ({{ part_order }}), 0) as prev_cum_o2,
+        {%- for name in ['on', 'o1', 'o2'] %}
+            coalesce(lag(cum_{{ name }}, 1) over ({{ part_order }}), 0)
+            - coalesce(lag(cum_{{ name }}, {{ n_out + 1 }}) over ({{ part_order }}), 0)
+                as prev_{{ name }}
             {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from running_sums
+
+),
+
+owned as (
+
+    select * from windowed
+    where
+        part = own_block
+        {%- if incremental_run() %}
+            and own_block >= first_block
+        {%- endif %}
 
 )
 
@@ -80,7 +208,16 @@ select
     ts,
     cast(value as {{ type_double() }}) as value,
     is_filled,
-    is_outlier,
+    {%- set prev_spread = '(prev_o2 - prev_o1 * prev_o1 / nullif(prev_on, 0))' %}
+    {%- set prev_gap = '(dev - prev_o1 / nullif(prev_on, 0))' %}
+    coalesce(
+        not is_filled
+        and prev_on >= {{ [2, (n_out + 1) // 2] | max }}
+        and {{ prev_spread }} > 1e-12 * prev_cum_o2
+        and {{ prev_gap }} * {{ prev_gap }}
+        > {{ z }} * {{ z }} * {{ prev_spread }} / nullif(prev_on - 1, 0),
+        false
+    ) as is_outlier,
     cast(lag_1 as {{ type_double() }}) as lag_1,
     cast(lag_season as {{ type_double() }}) as lag_season,
     {%- for name, w in windows.items() %}
@@ -106,5 +243,6 @@ select
     {{ calendar_part('quarter', 'ts') }} as cal_quarter,
     {{ calendar_part('month', 'ts') }} as cal_month,
     {{ calendar_part('dow', 'ts') }} as cal_day_of_week,
-    {{ calendar_part('hour', 'ts') }} as cal_hour
-from windowed
+    {{ calendar_part('hour', 'ts') }} as cal_hour,
+    loaded_at
+from owned

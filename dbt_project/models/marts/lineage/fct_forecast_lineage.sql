@@ -1,6 +1,8 @@
 {#- Grain: one row per forecast row (series_id, model_name, forecast_origin, horizon_step):
     the forecast, the model version that made it, the data that version was trained on and the
-    data the forecast conditioned on. What a BI user queries to trace any number. -#}
+    data the forecast conditioned on, and, for the rows published now (fct_forecasts_published:
+    each series' newest forecast), whether the published number came from the model or from an
+    analyst's override (who, why). What a BI user queries to trace any number. -#}
 
 with forecasts as (
 
@@ -17,6 +19,12 @@ model_versions as (
 data_versions as (
 
     select * from {{ source('ml', 'feature_data_versions') }}
+
+),
+
+published as (
+
+    select * from {{ ref('fct_forecasts_published') }}
 
 )
 
@@ -48,7 +56,16 @@ select
     cast(forecasts.feature_data_version as varchar) as input_data_version,
     cast(input_data.row_count as bigint) as input_row_count,
     cast(input_data.max_ts as timestamp) as input_max_ts,
-    cast(input_data.content_hash as varchar) as input_content_hash
+    cast(input_data.content_hash as varchar) as input_content_hash,
+    published.series_id is not null as is_published,
+    cast(published.published_by as varchar) as published_by,
+    cast(published.p10 as {{ type_double() }}) as published_p10,
+    cast(published.p50 as {{ type_double() }}) as published_p50,
+    cast(published.p90 as {{ type_double() }}) as published_p90,
+    cast(published.override_id as varchar) as override_id,
+    cast(published.override_author as varchar) as override_author,
+    cast(published.override_reason as varchar) as override_reason,
+    cast(published.override_created_at as timestamp) as override_created_at
 from forecasts
 left join model_versions
     on
@@ -58,3 +75,9 @@ left join data_versions as training_data
     on model_versions.feature_data_version = training_data.data_version
 left join data_versions as input_data
     on forecasts.feature_data_version = input_data.data_version
+left join published
+    on
+        forecasts.series_id = published.series_id
+        and forecasts.model_name = published.model_name
+        and forecasts.forecast_origin = published.forecast_origin
+        and forecasts.horizon_step = published.horizon_step

@@ -1,0 +1,100 @@
+{#- Incremental builds (docs/reliability.md, "Day N"). Every incremental model keeps a loaded_at
+    column: the load time of the raw rows behind the row (null on pure gap rows of the grid). Its
+    maximum over the model is the model's watermark: the newest raw load it has processed. An
+    incremental run takes the upstream rows loaded after it, so a model that missed a run (killed,
+    failed) catches up on the next one. Loads must carry strictly increasing loaded_at (`warecast
+    load --append` does); a replace load or changed vars needs `dbt build --full-refresh`, which
+    orchestration/assets/dbt.py decides. -#}
+
+{#- delete+insert on (series_id, <ts column>): the adapter's own strategy on DuckDB, PostgreSQL
+    and Snowflake; rows are never deleted by an append, only replaced or added. -#}
+{% macro incremental_config(time_column='ts', extra_keys=[], hooks=[]) -%}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'delete+insert',
+        'unique_key': ['series_id', time_column] + extra_keys,
+        'on_schema_change': 'fail',
+        'pre_hook': hooks + ['{{ warecast.serialize_build() }}'],
+    }) }}
+{%- endmacro %}
+
+{#- A pre-hook, inside the model's transaction: two builds of the same model at once take turns.
+    On PostgreSQL a transaction-scoped advisory lock, taken before the model reads its watermark,
+    so the second build sees what the first committed (never both inserting the same keys).
+    DuckDB allows one writing process; Snowflake: nothing here (run one build at a time). -#}
+{% macro serialize_build() -%}
+    {{ return(adapter.dispatch('serialize_build', 'warecast')()) }}
+{%- endmacro %}
+
+{% macro default__serialize_build() -%}{%- endmacro %}
+
+{% macro postgres__serialize_build() -%}
+    select pg_advisory_xact_lock(hashtext('warecast:{{ this }}'))
+{%- endmacro %}
+
+{#- is_incremental(), except under `dbt compile --no-introspect` (offline: it cannot look the
+    table up), where the full-refresh SQL is compiled. -#}
+{% macro incremental_run() -%}
+    {%- if not flags.INTROSPECT -%}{{ return(false) }}{%- endif -%}
+    {{ return(is_incremental()) }}
+{%- endmacro %}
+
+{#- The newest raw load this model already holds (a timestamp far in the past when empty). -#}
+{% macro watermark(column='loaded_at') -%}
+    (select coalesce(max({{ column }}), cast('1900-01-01 00:00:00' as timestamp)) from {{ this }})
+{%- endmacro %}
+
+{#- Periods of history a feature row reads: lag_season, the rolling windows (cum[i] - cum[i - w])
+    and the outlier test's previous outlier_window periods (cum[i - 1] - cum[i - 1 - n]). -#}
+{% macro outlier_window() -%}
+    {%- set n = var('outlier_window') -%}
+    {%- if n is none -%}{%- set n = var('season_length') -%}{%- endif -%}
+    {%- if n is not number or n < 2 -%}
+        {{ exceptions.raise_compiler_error("var outlier_window must be a whole number >= 2 or null (= season_length), got '" ~ n ~ "'") }}
+    {%- endif -%}
+    {{ return(n | int) }}
+{%- endmacro %}
+
+{% macro feature_lookback() -%}
+    {%- set season, short = var('season_length'), var('short_window') -%}
+    {%- if season is not number or short is not number or season < 1 or short < 1 -%}
+        {{ exceptions.raise_compiler_error("vars season_length and short_window must be whole numbers >= 1") }}
+    {%- endif -%}
+    {{ return([season | int, short | int, outlier_window() + 1] | max) }}
+{%- endmacro %}
+
+{#- The running sums behind the rolling statistics restart at every block of feature_block()
+    periods, counted from a fixed anchor (1900-01-01, a Monday), and each block re-reads the
+    feature_lookback() periods before it. A row's statistics then depend only on its block and
+    that look-back, never on where a build started reading: an incremental build computes the
+    same doubles as a full refresh, bit for bit (same engine). Four look-backs per block: the
+    full build reads a quarter more rows; Day N re-reads about two look-backs per series. -#}
+{% macro feature_block() -%}
+    {{ return(4 * feature_lookback()) }}
+{%- endmacro %}
+
+{% macro period_number(column) -%}
+    {{ dbt.datediff("cast('1900-01-01 00:00:00' as timestamp)", column, grain()) }}
+{%- endmacro %}
+
+{#- Block of a period number; floor, not integer division, so earlier periods count down. -#}
+{% macro block_of(period_number) -%}
+    cast(floor(cast({{ period_number }} as {{ type_double() }}) / {{ feature_block() }}) as bigint)
+{%- endmacro %}
+
+{#- Start of the rebuild per series, for a model over a dense per-series grid `relation` whose
+    rows from `changed` (series_id, changed_ts) on are stale: the last observed period before
+    the change (it seeds the forward fill and starts any gap the change extends), or the
+    series' first period. A full refresh passes every series with its first period. -#}
+{% macro rebuild_starts(relation, changed, time_column, is_observed) -%}
+    select
+        r.series_id,
+        coalesce(
+            max(case when r.{{ time_column }} < c.changed_ts and {{ is_observed }} then r.{{ time_column }} end),
+            min(r.{{ time_column }})
+        ) as start_ts,
+        max(r.{{ time_column }}) as last_ts
+    from {{ relation }} as r
+    inner join {{ changed }} as c on r.series_id = c.series_id
+    group by r.series_id
+{%- endmacro %}

@@ -1,0 +1,182 @@
+"""Backtests and forecasts over batches of series, so memory follows the batch, not the table.
+
+A batch is a frame of whole series (series_id, ts, value + the dbt feature columns); `batches()`
+iterates every batch once and may be called again (orchestration/batched_reads.py reads them
+from the warehouse, one series_id range at a time). How each model goes through them:
+
+- **local** models (statsforecast: seasonal naive, AutoETS, MSTL, ...) are fitted per series
+  anyway: every batch is backtested on its own, one pass for all of them and every cutoff;
+  statsforecast spreads a batch's series over the cores (`n_jobs`).
+- **global** models that train from batches (`fit_batches`, e.g. lightgbm: a seeded sample of
+  rows per batch) fit once per cutoff over all batches, then forecast batch by batch.
+- every other model (networks, ensembles) needs the whole table in memory: the batches are
+  concatenated for it, as before; bounded memory does not cover them.
+
+With one batch holding every series, the points equal ml.backtest.run_backtest's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ml.backtest import (
+    POINT_COLUMNS,
+    BacktestConfig,
+    BacktestResult,
+    Candidate,
+    Window,
+    backtest_window,
+    check_candidates,
+    cutoff_dates,
+    refuse_empty_cutoffs,
+    run_backtest,
+    score_candidate,
+    score_forecast,
+    summarize,
+)
+from ml.config import ForecastSpec
+from ml.errors import InvalidInputError
+from ml.frames import drop_leading_nulls, validate_training_frame
+from ml.models.base import Forecaster
+from ml.models.statistical import StatsForecaster
+
+Batches = Callable[[], Iterable[pd.DataFrame]]
+LOCAL, BATCHED, WHOLE = "local", "batched", "whole"
+
+
+def kind_of(model: Forecaster) -> str:
+    """local (one model per series), batched (a global model trained from batches), or whole."""
+    if isinstance(model, StatsForecaster):
+        return LOCAL
+    return BATCHED if callable(getattr(model, "fit_batches", None)) else WHOLE
+
+
+@dataclass
+class _Tally:
+    parts: list[pd.DataFrame] = field(default_factory=list)
+    seconds: dict[tuple[str, pd.Timestamp], float] = field(default_factory=dict)
+    skipped: dict[pd.Timestamp, set[str]] = field(default_factory=dict)
+    seen: set[pd.Timestamp] = field(default_factory=set)  # cutoffs with a series to forecast
+
+    def time(self, name: str, cutoff: pd.Timestamp, seconds: float) -> None:
+        self.seconds[name, cutoff] = self.seconds.get((name, cutoff), 0.0) + seconds
+
+
+def run_backtest_batched(
+    batches: Batches,
+    spec: ForecastSpec,
+    candidates: Sequence[Candidate],
+    config: BacktestConfig,
+    last_ts: pd.Timestamp,
+    n_series: int,
+    feature_columns: Sequence[str] = (),
+    on_fitted: Callable[[str, pd.Timestamp, float], None] | None = None,
+) -> BacktestResult:
+    """run_backtest over batches of series. last_ts: the newest ts of all of them (the cutoffs
+    step back from it); n_series: how many series the batches hold (global models' sampling)."""
+    check_candidates(candidates)
+    if last_ts is None or pd.isna(last_ts) or not n_series:
+        raise InvalidInputError("Input frame is empty: there is nothing to train on.")
+    cutoffs = cutoff_dates(pd.Timestamp(last_ts), spec, config)
+    kinds = {c.name: kind_of(c.build()) for c in candidates}
+    by_kind = {k: [c for c in candidates if kinds[c.name] == k] for k in (LOCAL, BATCHED, WHOLE)}
+    tally = _Tally()
+    columns = list(feature_columns)
+    if by_kind[LOCAL]:
+        _local_pass(batches, spec, by_kind[LOCAL], cutoffs, columns, tally)
+    for candidate in by_kind[BATCHED]:
+        for cutoff in cutoffs:
+            _global_fit(batches, spec, candidate, cutoff, n_series, columns, tally)
+    if by_kind[WHOLE]:
+        whole = pd.concat(list(batches()), ignore_index=True)
+        result = run_backtest(whole, spec, by_kind[WHOLE], config, columns, tally.time)
+        tally.parts.append(result.points)
+        tally.seen.update(result.cutoffs)
+        for cutoff, skipped in result.skipped_series.items():
+            tally.skipped.setdefault(cutoff, set()).update(skipped)
+    refuse_empty_cutoffs([c for c in cutoffs if c not in tally.seen], cutoffs, config)
+    if on_fitted:
+        for (name, cutoff), seconds in tally.seconds.items():
+            on_fitted(name, cutoff, seconds)
+    points = pd.concat(tally.parts, ignore_index=True)[POINT_COLUMNS]
+    totals = {c.name: 0.0 for c in candidates}
+    for (name, _), seconds in tally.seconds.items():
+        totals[name] += seconds
+    return BacktestResult(
+        points=points,
+        summary=summarize(points, totals),
+        cutoffs=cutoffs,
+        skipped_series={c: sorted(s) for c, s in tally.skipped.items() if s},
+    )
+
+
+def _windows(
+    batches: Batches, spec: ForecastSpec, cutoff: pd.Timestamp, columns: list[str], tally: _Tally
+) -> Iterator[Window]:
+    """The window at `cutoff` of every batch that has a series to forecast there."""
+    for frame in batches():
+        clean = drop_leading_nulls(validate_training_frame(frame, spec.freq, columns))
+        window = backtest_window(clean, cutoff, spec)
+        tally.skipped.setdefault(cutoff, set()).update(window.skipped)
+        if not window.history.empty:
+            tally.seen.add(cutoff)
+            yield window
+
+
+def _local_pass(batches, spec, candidates, cutoffs, columns, tally: _Tally) -> None:
+    for frame in batches():
+        clean = drop_leading_nulls(validate_training_frame(frame, spec.freq, columns))
+        for cutoff in cutoffs:
+            window = backtest_window(clean, cutoff, spec)
+            tally.skipped.setdefault(cutoff, set()).update(window.skipped)
+            if window.history.empty:
+                continue
+            tally.seen.add(cutoff)
+            for candidate in candidates:
+                started = time.perf_counter()
+                tally.parts.append(score_candidate(candidate, window, spec))
+                tally.time(candidate.name, cutoff, time.perf_counter() - started)
+
+
+def _global_fit(batches, spec, candidate, cutoff, n_series, columns, tally: _Tally) -> None:
+    """Fit once on every batch's history up to the cutoff, then forecast batch by batch."""
+    started = time.perf_counter()
+    model = candidate.build()
+
+    def histories() -> Iterator[pd.DataFrame]:
+        for window in _windows(batches, spec, cutoff, columns, tally):
+            yield window.history
+
+    try:
+        model.fit_batches(histories, spec, validate=False, n_series=n_series, newest=cutoff)
+    except Exception as error:
+        raise RuntimeError(
+            f"Model {candidate.name!r} (preset {candidate.preset!r}) failed at cutoff "
+            f"{cutoff}: {error}"
+        ) from error
+    for window in _windows(batches, spec, cutoff, columns, tally):
+        forecast = model.predict(window.history)
+        tally.parts.append(score_forecast(candidate, window, forecast))
+    tally.time(candidate.name, cutoff, time.perf_counter() - started)
+
+
+def history_needed(model: Forecaster) -> int | None:
+    """The most recent periods per series the fitted model's predict() reads; None = all.
+
+    Forecasting from only these rows gives the same forecasts, so a refresh reads a tail of
+    each series, not its history."""
+    if isinstance(model, StatsForecaster):
+        return model.config.max_history
+    needed = getattr(model, "predict_history", None)
+    return needed() if callable(needed) else None
+
+
+def predict_batched(model: Forecaster, batches: Batches) -> Iterator[pd.DataFrame]:
+    """The model's forecasts, one batch of series at a time (any model: series are
+    forecast independently once it is trained)."""
+    for frame in batches():
+        yield model.predict(frame)

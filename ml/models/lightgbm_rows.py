@@ -1,0 +1,103 @@
+"""The training rows of the global LightGBM, gathered one batch of series at a time.
+
+Each batch (whole series, a Panel) contributes seeded samples of its (origin, step) pairs: its
+share of `max_train_rows` for the final model and for the calibration model (targets up to the
+oldest held-out origin), plus every held-out pair. Only the sampled pairs are expanded and only
+their feature rows are kept (float32), so memory follows max_train_rows and the batch, not
+rows x horizon. One batch of every series draws exactly what the unbatched model drew.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ml.models.direct_rows import DirectRows, Panel
+
+
+@dataclass
+class Design:
+    """Feature rows (float32) and their learning targets, concatenated over batches."""
+
+    parts: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    n_rows: int = 0
+
+    def add(self, rows: DirectRows, panel: Panel, origins: np.ndarray, steps: np.ndarray) -> None:
+        matrix, base, scale = rows.design(panel, origins, steps)
+        target = rows.target(panel.columns["value"][origins + steps], base, scale)
+        self.parts.append((matrix, target))
+        self.n_rows += len(origins)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        matrices = [m for m, _ in self.parts]
+        targets = [t for _, t in self.parts]
+        self.parts = []  # handed over: LightGBM copies them into its own bins
+        return np.concatenate(matrices), np.concatenate(targets)
+
+
+HELD_FIELDS = ("matrix", "base", "scale", "actual", "step", "origin_ts", "target_ts", "series_id")
+
+
+@dataclass
+class Gathered:
+    """Everything fit() needs from the batches, and the first batch for the report."""
+
+    train: Design = field(default_factory=Design)
+    calibration: Design = field(default_factory=Design)
+    held: dict[str, list[np.ndarray]] = field(default_factory=lambda: {k: [] for k in HELD_FIELDS})
+    n_pairs: int = 0  # every (origin, step) pair that could train, before sampling
+    n_series: int = 0
+    first: pd.DataFrame | None = None  # the first batch's clean frame: the validation report
+    validation_ts: np.ndarray | None = None
+
+    def add(
+        self,
+        rows: DirectRows,
+        clean: pd.DataFrame,
+        index: int,
+        n_series: int | None,
+        held_out_count: int,
+        newest: np.datetime64 | None,
+    ) -> None:
+        panel = Panel.build(clean)
+        self.n_series += len(panel.ids)
+        budget = batch_budget(rows.max_rows, len(panel.ids), n_series)
+        origins = rows.train_origins(panel)
+        counts = rows.pair_counts(panel, origins, panel.end)
+        o, h, total = rows.sample_pairs(origins, counts, budget, index)
+        self.n_pairs += total
+        self.train.add(rows, panel, o, h)
+        val_ts = rows.validation_origins(panel, held_out_count, newest)
+        if index == 0:
+            self.first, self.validation_ts = clean, val_ts
+        if not len(val_ts):
+            return
+        bound = rows.target_bound(panel, val_ts.min())
+        o, h, _ = rows.sample_pairs(origins, rows.pair_counts(panel, origins, bound), budget, index)
+        self.calibration.add(rows, panel, o, h)
+        held_o, held_h = rows.steps_of(panel, rows.origins(panel, np.isin(panel.ts, val_ts)))
+        matrix, base, scale = rows.design(panel, held_o, held_h)
+        values = {
+            "matrix": matrix,
+            "base": base,
+            "scale": scale,
+            "actual": panel.columns["value"][held_o + held_h],
+            "step": held_h,
+            "origin_ts": panel.ts[held_o],
+            "target_ts": panel.ts[held_o + held_h],
+            "series_id": panel.ids[panel.series[held_o]],
+        }
+        for key, value in values.items():
+            self.held[key].append(value)
+
+    def held_out(self) -> dict[str, np.ndarray]:
+        return {k: np.concatenate(v) for k, v in self.held.items() if v}
+
+
+def batch_budget(max_rows: int, batch_series: int, n_series: int | None) -> int:
+    """A batch's share of max_rows, by its share of the series (all of it for one batch)."""
+    if n_series is None:
+        return max_rows
+    return max(1, round(max_rows * batch_series / max(n_series, batch_series)))

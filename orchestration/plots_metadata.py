@@ -1,0 +1,179 @@
+"""Plots where people look: Dagster metadata (rendered in the UI) and the same PNGs in MLflow.
+
+A PNG goes into Dagster metadata as markdown with a data-URI image (`MetadataValue.md`): the
+Dagster UI renders it on the asset's page (its markdown sanitiser allows `data:` images; the
+browser test, tests/ui/test_browser.py, checks it is shown). The leaderboard goes in as a
+`MetadataValue.table`. The same PNG is logged as an artefact of the MLflow run the asset
+belongs to (`plots/...png`).
+
+A plot (or the leaderboard) that fails to render never fails the asset (its data is already
+written): the metadata then says why, and the run log has a warning.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orchestration.assets.dbt import relation_of
+from orchestration.tracking import MlflowTracking
+
+FEATURES_MODEL = "fct_training_features"
+FAN_SERIES = 4
+FORECAST_CHART = "plots/forecast_fan_chart.png"
+BACKTEST_CHART = "plots/backtest_fan_chart.png"
+EXPLANATION_CHART = "plots/forecast_explanations.png"
+LEADERBOARD_COLUMNS = [
+    "rank",
+    "model",
+    "preset",
+    "mase",
+    "smape",
+    "coverage_80",
+    "pinball_mean",
+    "share_fallback",
+    "fit_seconds",
+]
+
+
+def image_markdown(png: bytes, caption: str) -> dg.MetadataValue:
+    """Markdown the Dagster UI renders as the image (a data URI) with a caption."""
+    encoded = base64.b64encode(png).decode("ascii")
+    return dg.MetadataValue.md(f"**{caption}**\n\n![{caption}](data:image/png;base64,{encoded})")
+
+
+def log_png(tracking: MlflowTracking, run_id: str, png: bytes, artifact_file: str) -> None:
+    """Log `png` as `artifact_file` of the (possibly finished) MLflow run `run_id`."""
+    from mlflow import MlflowClient
+
+    folder, name = str(Path(artifact_file).parent), Path(artifact_file).name
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(png)
+        MlflowClient(tracking_uri=tracking.tracking_uri).log_artifact(run_id, str(path), folder)
+
+
+def leaderboard_table(board: pd.DataFrame) -> dg.MetadataValue:
+    """The backtest leaderboard as a Dagster table (NaN shown as empty)."""
+    columns = [c for c in LEADERBOARD_COLUMNS if c in board.columns]
+    types = {c: _table_type(board[c]) for c in columns}
+    records = [
+        dg.TableRecord({c: _cell(row[c], types[c]) for c in columns})
+        for _, row in board[columns].iterrows()
+    ]
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, types[c]) for c in columns])
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def _table_type(column: pd.Series) -> str:
+    if pd.api.types.is_integer_dtype(column):
+        return "int"
+    return "float" if pd.api.types.is_float_dtype(column) else "string"
+
+
+def _cell(value, kind: str):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return {"int": int, "float": lambda v: round(float(v), 4)}.get(kind, str)(value)
+
+
+def read_history(warehouse, series: list[str]) -> pd.DataFrame:
+    """series_id, ts, value of a few series from the feature mart (one bound read each)."""
+    schema, table = relation_of(FEATURES_MODEL)
+    client = warehouse.client()
+    parts = [
+        client.read_where(schema, table, {"series_id": sid}, ["series_id", "ts", "value"])
+        for sid in series
+    ]
+    frames = [p.to_pandas() for p in parts if p.num_rows]
+    if not frames:
+        return pd.DataFrame({"series_id": [], "ts": [], "value": []})
+    return pd.concat(frames, ignore_index=True)
+
+
+def _safely(render, what: str) -> dict:
+    try:
+        return render()
+    except Exception as error:  # a plot must never lose a written result
+        dg.get_dagster_logger().warning("%s not rendered: %s", what, error)
+        return {f"{what} (not rendered)": dg.MetadataValue.text(f"{type(error).__name__}: {error}")}
+
+
+def newest_leaderboard(warehouse) -> pd.DataFrame:
+    """The ranked models of the pipeline's newest backtest (the one that chose the champion)."""
+    from orchestration.selection import SUMMARY_TABLE
+    from orchestration.settings import load_pipeline
+
+    pipeline = load_pipeline()
+    summary = warehouse.client().read_table(pipeline.forecast_schema, SUMMARY_TABLE).to_pandas()
+    runs = summary[summary["pipeline"] == pipeline.name]
+    newest = runs.loc[runs["created_at"].idxmax(), "backtest_run_id"]
+    return runs[runs["backtest_run_id"] == newest].sort_values("rank", ignore_index=True)
+
+
+def forecast_plot_metadata(
+    warehouse, forecasts: pd.DataFrame, tracking: MlflowTracking, run_id: str
+) -> dict:
+    """For ml/forecasts: the fan chart of a few series' forecasts, also an artefact of `run_id`
+    (the champion's training run), and the leaderboard of the backtest that chose the champion."""
+
+    def board() -> dict:
+        return {"leaderboard_table": leaderboard_table(newest_leaderboard(warehouse))}
+
+    def render() -> dict:
+        from ml.plots import fan_chart, first_series, png_bytes
+
+        history = read_history(warehouse, first_series(forecasts, FAN_SERIES))
+        title = "Forecast: history, p50 and the p10-p90 band"
+        png = png_bytes(fan_chart(history, forecasts, FAN_SERIES, title=title))
+        log_png(tracking, run_id, png, FORECAST_CHART)
+        return {"fan_chart": image_markdown(png, "Forecast fan chart")}
+
+    return _safely(render, "fan_chart") | _safely(board, "leaderboard_table")
+
+
+def backtest_plot_metadata(
+    warehouse, points: pd.DataFrame | pa.Table, selection, tracking: MlflowTracking, run_id: str
+) -> dict:
+    """For ml/backtests: the leaderboard as a table and the champion's fan chart at the newest
+    cutoff (actuals drawn); the chart is also an artefact of the backtest's MLflow run."""
+    metadata = {"leaderboard_table": leaderboard_table(selection.leaderboard)}
+
+    def render() -> dict:
+        from ml.plots import fan_chart, first_series, png_bytes
+
+        if isinstance(points, pa.Table):  # the champion's rows only, before pandas
+            champion = points.filter(pc.equal(points["model"], selection.champion)).to_pandas()
+        else:
+            champion = points[points["model"] == selection.champion]
+        newest = champion[champion["cutoff"] == champion["cutoff"].max()]
+        history = read_history(warehouse, first_series(newest, FAN_SERIES))
+        cutoff = pd.Timestamp(newest["cutoff"].max()).date()
+        title = f"Backtest of {selection.champion} from cutoff {cutoff}: actuals, p50, p10-p90"
+        png = png_bytes(fan_chart(history, newest, FAN_SERIES, title=title))
+        log_png(tracking, run_id, png, BACKTEST_CHART)
+        return {"fan_chart": image_markdown(png, "Backtest fan chart (champion)")}
+
+    return metadata | _safely(render, "fan_chart")
+
+
+def explanation_plot_metadata(
+    explanations: pd.DataFrame, tracking: MlflowTracking, run_id: str
+) -> dict:
+    """Bar chart of what drove the forecast; also an artefact of `run_id`."""
+
+    def render() -> dict:
+        from ml.plots import explanation_chart, png_bytes
+
+        png = png_bytes(explanation_chart(explanations))
+        log_png(tracking, run_id, png, EXPLANATION_CHART)
+        return {"explanation_chart": image_markdown(png, "What drove the forecast")}
+
+    return _safely(render, "explanation_chart")

@@ -1,0 +1,218 @@
+"""What a person sees: `dagster dev` and the MLflow UI in headless Chromium, after a real run.
+
+A tiny pipeline (4 series, seasonal naive vs a tiny LightGBM, one cutoff) is materialized on
+DuckDB, up to ml/forecasts, into a persistent Dagster instance (DAGSTER_HOME); `dagster dev` and
+`mlflow ui` serve the same folders on 127.0.0.1, and Debian's Chromium (its chromedriver, through
+selenium) checks that the lineage runs raw -> features -> forecasts -> marts, that the
+ml/forecasts materialization shows its fan chart and that the MLflow run shows the same plot.
+Screenshots: tests/ui/output/ (git-ignored). Without Chromium the test fails and says how to
+install it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from ml.datasets import load_aus_retail
+from tests.run_configs import TINY_TRAINING
+from tests.ui.browser import Browser, Server, free_port, greenish, missing_browser, shows
+
+REPO = Path(__file__).resolve().parents[2]
+OUTPUT = Path(__file__).with_name("output")
+N_SERIES = 4
+BACKTEST = {"config": {"models": ["seasonal_naive:tiny", "lightgbm:tiny"], "cutoffs": 1}}
+# Left to right in the lineage graph: raw -> features -> forecasts -> marts.
+LINEAGE = ["observations", "fct_training_features", "forecasts", "fct_forecasts_latest"]
+GROUPS = ["raw", "marts_features", "ml", "marts_forecasts"]
+MATERIALIZED = LINEAGE[:3]  # this run stops at ml/forecasts; the marts are views built later
+
+pytestmark = [pytest.mark.ui, pytest.mark.timeout(420)]
+
+
+@pytest.fixture
+def ui_env(tmp_path, monkeypatch) -> dict:
+    """Fresh warecast home, a Dagster home with the repository's dagster.yaml, MLflow store."""
+    home, dagster_home = tmp_path / "home", tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {
+        "WARECAST_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "WARECAST_DAGSTER_DIR": str(home / "dagster"),
+        "WARECAST_DAGSTER_LOGS": str(home / "dagster" / "logs"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "WARECAST_TARGET": "duckdb",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("WARECAST_PIPELINE", raising=False)
+    return env
+
+
+def _materialize(tmp_path: Path) -> dg.ExecuteInProcessResult:
+    """raw -> dbt features -> backtests -> trained model -> forecasts, in DAGSTER_HOME.
+
+    Without the dbt tests (asset checks): the data tests run elsewhere; this test is about the
+    UIs, and they take a minute here."""
+    from orchestration.assets.ml import FORECASTS_KEY, forecasts
+    from orchestration.definitions import build_definitions
+
+    frame = load_aus_retail()
+    keep = sorted(frame["series_id"].unique())[:N_SERIES]
+    frame = frame[frame["series_id"].isin(keep)].groupby("series_id").tail(120)
+    path = tmp_path / "history.parquet"
+    frame.to_parquet(path, index=False)
+    defs = build_definitions("duckdb")
+    run_config = {
+        "ops": {
+            "raw__observations": {"config": {"dataset": "file", "path": str(path)}},
+            "ml__backtests": BACKTEST,
+            "ml__trained_model": TINY_TRAINING,
+        }
+    }
+    with dg.DagsterInstance.get() as instance:
+        return dg.materialize(
+            list(defs.assets),
+            selection=dg.AssetSelection.keys(FORECASTS_KEY).upstream().without_checks()
+            | dg.AssetSelection.checks(*forecasts.check_keys),  # checked inside the asset
+            run_config=run_config,
+            instance=instance,
+            resources=defs.resources,
+        )
+
+
+def _on(port: int) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(port)]  # never beyond this machine
+
+
+def _store(env: dict) -> list[str]:
+    return ["--backend-store-uri", env["MLFLOW_TRACKING_URI"]]
+
+
+def _servers(env: dict, logs: Path) -> tuple[Server, Server, str, str]:
+    bin_dir = Path(sys.executable).parent
+    dagster_port, mlflow_port = free_port(), free_port()
+    dagster_url, mlflow_url = f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{mlflow_port}"
+    dagster = Server(
+        [str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions", *_on(dagster_port)],
+        env,
+        REPO,
+        f"{dagster_url}/server_info",
+        logs / "dagster_dev.log",
+    )
+    mlflow = Server(
+        [str(bin_dir / "mlflow"), "ui", *_on(mlflow_port), "--workers", "1", *_store(env)],
+        {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        REPO,
+        f"{mlflow_url}/health",
+        logs / "mlflow_ui.log",
+    )
+    return dagster, mlflow, dagster_url, mlflow_url
+
+
+def test_dagster_and_mlflow_show_the_lineage_the_fan_chart_and_the_plot(ui_env, tmp_path):
+    problem = missing_browser()
+    if problem:
+        pytest.fail(problem)
+    OUTPUT.mkdir(exist_ok=True)
+    dagster, mlflow, dagster_url, mlflow_url = _servers({**os.environ, **ui_env}, tmp_path)
+    # The servers start while the pipeline runs; dagster dev shows runs as they land.
+    with dagster, mlflow:
+        result = _materialize(tmp_path)
+        assert result.success
+        run_id = _check_metadata(result)
+        dagster.wait(timeout=150)
+        mlflow.wait(timeout=60)
+        with Browser(OUTPUT) as browser:
+            _check_dagster(browser, dagster_url)
+            _check_mlflow(browser, mlflow_url, run_id)
+
+
+def _check_metadata(result: dg.ExecuteInProcessResult) -> str:
+    """The plots and the leaderboard table in the metadata and in MLflow; the forecasts' run."""
+    from mlflow import MlflowClient
+
+    backtest = result.asset_materializations_for_node("ml__backtests")[0].metadata
+    forecast = result.asset_materializations_for_node("ml__forecasts")[0].metadata
+    for metadata in (backtest, forecast):
+        assert "](data:image/png;base64,iVBOR" in metadata["fan_chart"].value
+    for metadata in (backtest, forecast):  # the forecasts show the board that chose them
+        board = [r.data for r in metadata["leaderboard_table"].records]
+        assert sorted(row["model"] for row in board) == ["lightgbm", "seasonal_naive"]
+        assert [row["rank"] for row in board] == [1, 2]
+    runs = {"backtest": backtest, "forecast": forecast}
+    for kind, metadata in runs.items():
+        stored = MlflowClient().list_artifacts(str(metadata["mlflow_run_id"].value), "plots")
+        assert f"plots/{kind}_fan_chart.png" in [a.path for a in stored]
+    return str(forecast["mlflow_run_id"].value)
+
+
+def _check_dagster(browser: Browser, base: str) -> None:
+    browser.open(f"{base}/assets/ml/forecasts?view=lineage&lineageScope=neighbors&lineageDepth=6")
+    browser.wait_for_text(["observations", "marts_forecasts"], timeout=60)
+    labels = _once_materialized_shown(browser, MATERIALIZED, timeout=30)
+    browser.screenshot("dagster_lineage.png")
+    shown = {name: [lb["x"] for lb in labels if shows(lb["text"], name)] for name in LINEAGE}
+    missing = [name for name, xs in shown.items() if not xs]
+    assert not missing, (
+        f"The lineage graph does not show {missing}: {[lb['text'] for lb in labels]}"
+    )
+    groups = {lb["text"] for lb in labels}
+    assert set(GROUPS) <= groups, f"Groups shown: {sorted(groups)}"
+    lefts = [max(shown[name]) for name in LINEAGE]
+    assert lefts == sorted(lefts), f"Not drawn left to right as {LINEAGE}: {lefts}"
+    grey = [n for n in MATERIALIZED if not any(_green(lb, n) for lb in labels)]
+    assert not grey, f"Materialized here, but not drawn so (green): {grey}"
+
+    browser.open(f"{base}/assets/ml/forecasts?view=events")
+    browser.wait_for_text(["fan_chart", "[Show Markdown]"], timeout=60)
+    browser.click_text("[Show Markdown]")
+    image = browser.wait_for_image("Forecast fan chart", timeout=30)
+    browser.screenshot("dagster_forecasts_fan_chart.png")
+    assert image["naturalWidth"] > 200, f"The fan chart did not render in Dagster: {image}"
+
+
+def _green(label: dict, name: str) -> bool:
+    return shows(label["text"], name) and greenish(label["fill"])
+
+
+def _once_materialized_shown(browser: Browser, names: list[str], timeout: float) -> list[dict]:
+    """The graph's labels once the nodes of `names` are drawn as materialized (status loads
+    after the graph), or as they are when time is up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        labels = browser.labels()
+        done = all(any(_green(lb, n) for lb in labels) for n in names)
+        if done or time.monotonic() > deadline:
+            return labels
+        time.sleep(0.5)
+
+
+def _check_mlflow(browser: Browser, base: str, run_id: str) -> None:
+    from mlflow import MlflowClient
+
+    experiment = MlflowClient().get_run(run_id).info.experiment_id
+    browser.open(f"{base}/#/experiments/{experiment}/runs/{run_id}/artifacts")
+    browser.wait_for_text(["plots"], timeout=60)
+    browser.click_text("plots")
+    browser.click_text("forecast_fan_chart.png")
+    image = browser.wait_for_image("plots/forecast_fan_chart.png", timeout=30)
+    browser.screenshot("mlflow_run_fan_chart.png")
+    assert image["naturalWidth"] > 200, f"MLflow did not show the plot: {image}"
+
+
+def test_the_screenshot_folder_is_ignored_by_git():
+    assert "tests/ui/output/" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_without_chromium_the_test_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no chromium, no driver
+    problem = missing_browser()
+    assert problem and "apt-get install -y chromium chromium-driver" in problem
