@@ -98,3 +98,9 @@
     inner join {{ changed }} as c on r.series_id = c.series_id
     group by r.series_id
 {%- endmacro %}
+
+{#- A filter that applies on incremental runs only (`true` on a full refresh): written as one
+    expression, so the SQL has the same shape, and the same layout, in both builds. -#}
+{% macro on_incremental_run(condition) -%}
+    {%- if incremental_run() -%}({{ condition }}){%- else -%}true{%- endif -%}
+{%- endmacro %}

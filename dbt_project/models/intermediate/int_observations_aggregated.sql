@@ -38,11 +38,11 @@ with staged as (
 
     )
 {% else %}
-observations as (
+    observations as (
 
-    select * from staged
+        select * from staged
 
-)
+    )
 {% endif %}
 
 select

@@ -37,9 +37,7 @@ typed as (
     from source
     where
         series_id is not null and ts is not null
-        {%- if incremental_run() %}
-            and loaded_at > {{ watermark() }}
-        {%- endif %}
+        and {{ on_incremental_run('loaded_at > ' ~ watermark()) }}
 
 ),
 

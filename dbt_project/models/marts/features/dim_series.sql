@@ -28,11 +28,11 @@ with regularized as (
 
     )
 {% else %}
-regular as (
+    regular as (
 
-    select * from regularized
+        select * from regularized
 
-)
+    )
 {% endif %}
 
 select

@@ -44,11 +44,11 @@ with features as (
 
     ),
 {% else %}
-rows_read as (
+    rows_read as (
 
-    select * from features
+        select * from features
 
-),
+    ),
 {% endif %}
 
 blocked as (

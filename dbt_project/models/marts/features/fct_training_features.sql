@@ -86,14 +86,14 @@ with regular as (
 
     ),
 {% else %}
-rows_read as (
+    rows_read as (
 
-    select
-        *,
-        cast(null as bigint) as first_block
-    from regular
+        select
+            *,
+            cast(null as bigint) as first_block
+        from regular
 
-),
+    ),
 {% endif %}
 
 numbered as (
@@ -197,9 +197,7 @@ owned as (
     select * from windowed
     where
         part = own_block
-        {%- if incremental_run() %}
-            and own_block >= first_block
-        {%- endif %}
+        and {{ on_incremental_run('own_block >= first_block') }}
 
 )
 
