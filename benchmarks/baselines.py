@@ -31,7 +31,11 @@ ARRAY_COLUMNS = (
 
 
 def obvious_feature_sql(source: str, short_window: int, season_length: int) -> str:
-    """One window frame per statistic over `source` (series_id, ts, value, flags)."""
+    """One window frame per statistic over `source` (series_id, ts, value, is_filled).
+
+    No outlier flag: warecast's causal is_outlier is computed in the feature mart itself, and
+    the pandas baseline has none either.
+    """
     order = "partition by series_id order by ts"
     stats = []
     for name, w in (("short", short_window), ("season", season_length)):
@@ -42,7 +46,7 @@ def obvious_feature_sql(source: str, short_window: int, season_length: int) -> s
             f"case when {full} then stddev_samp(value) over ({frame}) end as rolling_std_{name}"
         )
     return (
-        "select series_id, ts, value, is_filled, is_outlier, "
+        "select series_id, ts, value, is_filled, "
         f"lag(value, 1) over ({order}) as lag_1, "
         f"lag(value, {season_length}) over ({order}) as lag_season, "
         + ", ".join(stats)
