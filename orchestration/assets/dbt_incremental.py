@@ -3,7 +3,7 @@
 The incremental models (dbt_project/macros/incremental.sql) process the raw rows loaded after
 their watermark. That is only right while raw.observations has grown by appends since the last
 build and the SQL that built the tables is unchanged. So a build refreshes fully when:
-  - no build is recorded yet (raw.observation_builds),
+  - no build is recorded yet (ml.observation_builds),
   - the dbt vars, the incremental models' SQL or the project's macros changed,
   - a replace load is in the load log (raw.observation_loads) after the last build was decided,
   - raw.observations no longer holds the rows the last build saw (fewer or more rows at or before
@@ -81,9 +81,9 @@ def plan_build(client: Warehouse, dbt_vars: str, manifest: dict) -> BuildPlan:
     def plan(full: bool, reason: str) -> BuildPlan:
         return BuildPlan(full, reason, newest or EPOCH, total, current, decided_at)
 
-    if not client.table_exists(RAW_SCHEMA, BUILD_LOG_TABLE):
+    if not client.table_exists(_build_schema(), BUILD_LOG_TABLE):
         return plan(True, "no earlier build is recorded")
-    builds = client.read_table(RAW_SCHEMA, BUILD_LOG_TABLE).to_pylist()
+    builds = client.read_table(_build_schema(), BUILD_LOG_TABLE).to_pylist()
     if not builds:
         return plan(True, "no earlier build is recorded")
     last = max(builds, key=lambda row: row["built_at"])
@@ -117,8 +117,16 @@ def builds_every_incremental_model(manifest: dict, output_names) -> bool:
     )
 
 
+def _build_schema() -> str:
+    """The build log lives in warecast's own schema (the forecast schema, `ml` by default): raw
+    may belong to a loader that warecast only reads (docs/security.md)."""
+    from orchestration.settings import load_pipeline
+
+    return load_pipeline().forecast_schema
+
+
 def record_build(client: Warehouse, plan: BuildPlan) -> None:
-    client.replace_partitions(RAW_SCHEMA, BUILD_LOG_TABLE, plan.as_row(), ["built_at"])
+    client.replace_partitions(_build_schema(), BUILD_LOG_TABLE, plan.as_row(), ["built_at"])
 
 
 def _raw_summary(client: Warehouse) -> tuple[int, datetime | None]:

@@ -267,7 +267,7 @@ def test_dagster_refresh_is_incremental_after_an_append(warecast_home, monkeypat
             raise_on_error=False,
         )
         assert result.success
-    builds = client.read_table("raw", "observation_builds").to_pandas().sort_values("built_at")
+    builds = client.read_table("ml", "observation_builds").to_pandas().sort_values("built_at")
     assert list(builds["mode"]) == ["full_refresh", "incremental"]
     loads_log = client.read_table("raw", "observation_loads").to_pandas().sort_values("loaded_at")
     assert list(loads_log["mode"]) == ["replace", "append"]

@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import pandas as pd
 import psycopg
 import psycopg.sql
 import pytest
 
+from orchestration.hierarchy_io import declared_levels, write_series_attributes
 from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, REPO_ROOT
 from orchestration.warehouse import Warehouse
 from orchestration.warehouse.profiles import load_target
@@ -75,6 +77,12 @@ def _load_raw_as_admin() -> None:
         raw.series(f"store_{i}", level=40.0 + i)
     admin = Warehouse.from_profile({**load_target(PROFILES_DIR, "postgres"), "user": "postgres"})
     admin.replace_table("raw", "observations", raw.table())
+    # The loader owns raw, so it also loads the series' hierarchy attributes the pipeline
+    # declares (docs/security.md); warecast only reads them.
+    attributes = pd.DataFrame({"series_id": ["store_0", "store_1"]}, dtype="string")
+    for level in declared_levels():
+        attributes[level] = pd.Series([f"{level}_a", f"{level}_b"], dtype="string")
+    write_series_attributes(admin, "raw", attributes)
 
 
 def _files_containing(root: Path, needles: list[bytes], since: float) -> list[str]:
@@ -154,7 +162,7 @@ def _tampered_champion_fails_closed(home: Path) -> None:
     ("dbt_vars", "message"),
     [
         ({"covariates": ["price; drop table raw.observations"]}, "is not a plain column name"),
-        ({"outlier_z": "1) or (1=1"}, "must be numbers"),
+        ({"outlier_z": "1) or (1=1"}, "must be a number"),
     ],
 )
 def test_hostile_dbt_vars_are_refused_before_any_sql(warecast_home, tmp_path, dbt_vars, message):
