@@ -104,3 +104,21 @@
 {% macro on_incremental_run(condition) -%}
     {%- if incremental_run() -%}({{ condition }}){%- else -%}true{%- endif -%}
 {%- endmacro %}
+
+{#- Per series touched since this model's watermark: the feature block to rebuild from, the one
+    holding the last observed period before the earliest change. fct_training_features and
+    fct_feature_block_hashes both rebuild whole blocks from there, so they agree on it. -#}
+{% macro first_rebuild_blocks(relation) -%}
+    select
+        series_id,
+        {{ block_of(period_number('start_ts')) }} as first_block
+    from (
+        {{ rebuild_starts(
+            relation,
+            '(select series_id, min(ts) as changed_ts from ' ~ relation
+            ~ ' where loaded_at > ' ~ watermark() ~ ' group by series_id)',
+            'ts',
+            'not r.is_filled'
+        ) }}
+    ) as starts
+{%- endmacro %}

@@ -11,23 +11,9 @@ with features as (
 ),
 
 {% if incremental_run() %}
-    changed as (
-
-        select
-            series_id,
-            min(ts) as changed_ts
-        from features
-        where loaded_at > {{ watermark() }}
-        group by series_id
-
-    ),
-
     first_blocks as (
 
-        select
-            series_id,
-            {{ block_of(period_number('start_ts')) }} as first_block
-        from ({{ rebuild_starts('features', 'changed', 'ts', 'not r.is_filled') }}) as starts
+        {{ first_rebuild_blocks('features') }}
 
     ),
 

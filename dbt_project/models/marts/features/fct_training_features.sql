@@ -44,23 +44,9 @@ with regular as (
 ),
 
 {% if incremental_run() %}
-    changed as (
-
-        select
-            series_id,
-            min(ts) as changed_ts
-        from regular
-        where loaded_at > {{ watermark() }}
-        group by series_id
-
-    ),
-
     first_blocks as (
 
-        select
-            series_id,
-            {{ block_of(period_number('start_ts')) }} as first_block
-        from ({{ rebuild_starts('regular', 'changed', 'ts', 'not r.is_filled') }}) as starts
+        {{ first_rebuild_blocks('regular') }}
 
     ),
 
