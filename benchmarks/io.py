@@ -41,7 +41,7 @@ os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from benchmarks import baselines  # noqa: E402
+from benchmarks import baselines, servers  # noqa: E402
 from benchmarks.pandas_features import (  # noqa: E402
     add_features,
     max_relative_difference,
@@ -101,18 +101,8 @@ class Timings:
 
 # --- environment ------------------------------------------------------------------------------
 def start_postgres(root: Path):
-    from tests.pg_server import PostgresServer, find_pg_bin
-
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        sys.exit("PostgreSQL server binaries (initdb, pg_ctl) not found: set WARECAST_PG_BIN.")
-    server = PostgresServer.init(bin_dir)
-    server.create_database("bench")
+    server = servers.start_postgres("bench")
     os.environ.update(
-        WARECAST_PG_HOST="127.0.0.1",
-        WARECAST_PG_PORT=str(server.port),
-        WARECAST_PG_USER="postgres",
-        WARECAST_PG_DATABASE="bench",
         WARECAST_DUCKDB_PATH=str(root / "bench.duckdb"),
         WARECAST_HOME=str(root / "home"),
     )

@@ -56,6 +56,7 @@ from benchmarks.scale_support import (  # noqa: E402
     ratio_line,
     write_hourly,
 )
+from benchmarks.servers import start_postgres  # noqa: E402
 
 MODELS = ["seasonal_naive", "lightgbm"]  # small presets; --small: tiny
 DAY0_MODELS = ["lightgbm"]  # Day N needs a champion; one candidate keeps day 0 short
@@ -73,23 +74,6 @@ def prepare(root: Path, target: str, duckdb_name: str) -> None:
         WARECAST_DUCKDB_PATH=str(root / duckdb_name),
         WARECAST_TARGET=target,
     )
-
-
-def start_postgres():
-    from tests.pg_server import PostgresServer, find_pg_bin
-
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        sys.exit("PostgreSQL server binaries (initdb, pg_ctl) not found: set WARECAST_PG_BIN.")
-    server = PostgresServer.init(bin_dir)
-    server.create_database("scale")
-    os.environ.update(
-        WARECAST_PG_HOST="127.0.0.1",
-        WARECAST_PG_PORT=str(server.port),
-        WARECAST_PG_USER="postgres",
-        WARECAST_PG_DATABASE="scale",
-    )
-    return server
 
 
 def materialize(defs, keys: list, ops: dict):
@@ -348,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             scale_part(args, root, stages, lines)
         if not args.skip_day_n:
             if not args.skip_postgres:
-                server = start_postgres()
+                server = start_postgres("scale")
                 day_n_part("postgres", args, root, stages, lines)
             day_n_part("duckdb", args, root, stages, lines)
     finally:
