@@ -33,6 +33,7 @@ def print_summary(command: str, result, seconds: float) -> None:
     pipeline = load_pipeline()
     print(
         f"  model: {model.get('model_name')} version {model.get('model_version')} "
+        f"{'(reused: same data and config) ' if model.get('reused_champion') else ''}"
         f"(MLflow run {model.get('mlflow_run_id')}), "
         f"val MASE {model.get('val_mase', float('nan')):.3f}"
     )

@@ -120,6 +120,23 @@ class MlflowTracking(dg.ConfigurableResource):
             return None
         return RegisteredModel(model_name, str(mv.version), mv.run_id)
 
+    def champion_trained_like(
+        self, model_name: str, identity: dict[str, str]
+    ) -> tuple[RegisteredModel, dict[str, str], dict[str, float]] | None:
+        """(champion, its version tags, its run's metrics) when the `@champion` version's tags
+        equal every key of `identity` (data version, family, config: orchestration/assets/ml.py),
+        else None: no champion, or one trained on other data or with another config."""
+        self._activate()
+        client = MlflowClient()
+        try:
+            mv = client.get_model_version_by_alias(model_name, CHAMPION)
+        except mlflow.exceptions.MlflowException:
+            return None
+        if any(mv.tags.get(key) != str(value) for key, value in identity.items()):
+            return None
+        metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
+        return RegisteredModel(model_name, str(mv.version), mv.run_id), dict(mv.tags), metrics
+
     def load_champion(self, model_name: str):
         """(RegisteredModel, forecaster) for the version the `@champion` alias points at."""
         self._activate()

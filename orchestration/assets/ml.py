@@ -5,6 +5,8 @@ the dbt checksum, the git commit and the Dagster run in MLflow and in ml.model_v
 every forecast row carries its model version and the feature data version it conditioned on.
 """
 
+import hashlib
+import json
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -65,6 +67,8 @@ class TrainConfig(dg.Config):
     model_preset: str | None = None  # e.g. "tiny" in tests; default: the preset it won with
     max_epochs: int | None = None  # neural families only
     progress_bar: bool = True
+    # Train and register even when the champion was trained on the same data and config.
+    retrain: bool = False
 
 
 def read_features(warehouse: WarehouseResource) -> pd.DataFrame:
@@ -74,12 +78,13 @@ def read_features(warehouse: WarehouseResource) -> pd.DataFrame:
 def build_forecaster(pipeline: PipelineSettings, config: TrainConfig, choice: ChampionChoice):
     """(forecaster, spec, params to log): the backtest's champion family, to train on all data."""
     from ml.config import ForecastSpec
-    from ml.models import create_forecaster, registry
+    from ml.models import create_forecaster
 
     preset = config.model_preset or choice.preset
     overrides = dict(choice.overrides)
     # Neural families train with Lightning; statistical ones have no epochs or progress bar.
-    if registry()[choice.model].supports_gpu:
+    # (Built once to ask: importing only this family, not torch for a statistical champion.)
+    if create_forecaster(choice.model, preset, **overrides).supports_gpu:
         overrides["progress_bar"] = config.progress_bar
         if config.max_epochs:
             overrides["max_epochs"] = config.max_epochs
@@ -108,15 +113,84 @@ def trained_model(
     mlflow_tracking: MlflowTracking,
 ) -> dg.MaterializeResult:
     """The backtest's champion family trained on the whole feature mart, registered in MLflow
-    with its data lineage and promoted to @champion with the backtest's reason."""
+    with its data lineage and promoted to @champion with the backtest's reason.
+
+    Idempotent: when the champion was trained on this feature data version with this family
+    and config, it is reused, not trained and registered again. The check, the training and the
+    promotion hold the warehouse's lock `champion:<model>` (Warehouse.exclusive), so two runs
+    at once take turns and the second reuses what the first registered."""
+    pipeline = load_pipeline()
+    choice = read_champion_choice(warehouse, pipeline)
+    forecaster, spec, params = build_forecaster(pipeline, config, choice)
+    lock = f"champion:{pipeline.model_name}"
+    with warehouse.client().exclusive(lock, on_wait=context.log.info):
+        data = feature_data_version(warehouse)
+        identity = training_identity(pipeline.name, data.data_version, choice.model, params)
+        found = None
+        if not config.retrain:
+            found = mlflow_tracking.champion_trained_like(pipeline.model_name, identity)
+        if found is not None:
+            return reused_champion(context, *found)
+        context.log.info("Training the backtest champion: %s", choice.reason)
+        built = (forecaster, spec, params)
+        return train_and_register(
+            context, warehouse, mlflow_tracking, built, choice, data, identity
+        )
+
+
+def training_identity(pipeline: str, data_version: str, family: str, params: dict) -> dict:
+    """The version tags that make two trainings the same: the pipeline, the feature data
+    version, the family and a hash of its whole config (preset, overrides, spec; not the
+    progress bar)."""
+    config = {k: v for k, v in params.items() if k != "override.progress_bar"}
+    text = json.dumps(config, sort_keys=True, default=str)
+    return {
+        "pipeline": pipeline,
+        "feature_data_version": data_version,
+        "model_family": family,
+        "training_config": hashlib.sha256(text.encode()).hexdigest()[:20],
+    }
+
+
+def reused_champion(
+    context: dg.AssetExecutionContext,
+    registered: RegisteredModel,
+    tags: dict[str, str],
+    metrics: dict[str, float],
+) -> dg.MaterializeResult:
+    context.log.info(
+        "Reusing %s version %s: the champion was trained on feature data version %s with the "
+        "same family (%s) and config; nothing trained or registered.",
+        registered.name,
+        registered.version,
+        tags.get("feature_data_version"),
+        tags.get("model_family"),
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "reused_champion": True,
+            "model_name": registered.name,
+            "model_version": registered.version,
+            "mlflow_run_id": registered.run_id,
+            **{k: tags.get(k, "") for k in REUSED_TAGS},
+            **{k: float(v) for k, v in metrics.items()},
+        }
+    )
+
+
+# Version tags repeated in the metadata of a reused champion, as a training reports them.
+REUSED_TAGS = ("feature_data_version", "model_family", "model_detail", "champion_reason")
+
+
+def train_and_register(
+    context, warehouse, mlflow_tracking, built, choice, data, identity: dict
+) -> dg.MaterializeResult:
+    """Train on all data, register the version (with `identity` among its tags), promote it."""
     from ml.evaluation import plot_forecast_vs_actual
 
+    forecaster, spec, params = built
     pipeline = load_pipeline()
     batches = SeriesBatches(warehouse.client(), *relation_of(FEATURES_MODEL))
-    data = feature_data_version(warehouse)
-    choice = read_champion_choice(warehouse, pipeline)
-    context.log.info("Training the backtest champion: %s", choice.reason)
-    forecaster, spec, params = build_forecaster(pipeline, config, choice)
     report, history = fit_in_batches(forecaster, spec, batches)
     metrics = report.metrics()
     lineage = VersionLineage(
@@ -145,8 +219,7 @@ def trained_model(
         metrics=metrics,
         tags={
             **tags,
-            "pipeline": pipeline.name,
-            "model_family": choice.model,
+            **identity,
             "model_detail": forecaster.describe(),
             "backtest_run_id": choice.backtest_run_id,
             "champion_reason": choice.reason,
@@ -170,6 +243,7 @@ def trained_model(
     context.log.info("Registered %s version %s", registered.name, registered.version)
     return dg.MaterializeResult(
         metadata={
+            "reused_champion": False,
             "model_name": registered.name,
             "model_version": registered.version,
             "mlflow_run_id": registered.run_id,

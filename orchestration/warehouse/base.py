@@ -17,13 +17,21 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import ClassVar
 
 import pyarrow as pa
 
 from orchestration.warehouse.identifiers import checked, qualified, quote
 from orchestration.warehouse.loads import LOAD_LOG_SCHEMA, Appending, LoadRecord
+from orchestration.warehouse.locks import (
+    Waiting,
+    default_lock_dir,
+    file_lock,
+    ignore,
+    lock_file_name,
+)
 from orchestration.warehouse.retry import DEFAULT_DELAYS, with_backoff
 
 # Session-private stage tables are named incoming_<12 hex>; see Session.stage.
@@ -167,6 +175,17 @@ class Warehouse(Appending, ABC):
             yield session
         finally:
             session.close()
+
+    def exclusive(self, name: str, on_wait: Waiting = ignore) -> AbstractContextManager[None]:
+        """Hold lock `name` across processes until the block ends (locks.py); `on_wait` is
+        told once when another process holds it and this one waits.
+
+        Default: a file lock under WARECAST_HOME/locks (one machine). PostgreSQL overrides it.
+        """
+        return file_lock(self.lock_path(name), name, on_wait)
+
+    def lock_path(self, name: str) -> Path:
+        return default_lock_dir() / lock_file_name(name)
 
     def _quote(self, name: str, what: str = "column name") -> str:
         return quote(self.fold_case(checked(name, what)), what)

@@ -9,6 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from orchestration.warehouse.base import Session, Warehouse, WarehouseError
+from orchestration.warehouse.locks import lock_file_name
 
 
 class DuckDBBusyError(WarehouseError):
@@ -82,6 +83,10 @@ class DuckDBWarehouse(Warehouse):
     @property
     def path(self) -> Path:
         return Path(self.profile["path"])
+
+    def lock_path(self, name: str) -> Path:
+        # Beside the database file: every process writing this file sees the same lock.
+        return self.path.with_name(f"{self.path.name}.{lock_file_name(name)}")
 
     def _open(self) -> DuckDBSession:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import quote as urlquote
 
 import adbc_driver_manager
@@ -11,6 +13,7 @@ import adbc_driver_postgresql.dbapi as adbc
 import pyarrow as pa
 
 from orchestration.warehouse.base import Session, Step, Warehouse
+from orchestration.warehouse.locks import Waiting, ignore
 
 
 class PostgresSession(Session):
@@ -59,6 +62,15 @@ class PostgresSession(Session):
         with self.con.cursor() as cur:
             cur.execute("select pg_advisory_xact_lock($1)", (advisory_key(key),))
             cur.fetchall()
+
+    def session_lock(self, key: int, wait: bool) -> bool:
+        """A session-level advisory lock: held until unlocked or the connection ends."""
+        function = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+        with self.con.cursor() as cur:
+            cur.execute(f"select {function}($1)", (key,))
+            (got,) = cur.fetchone()
+        self.con.commit()  # the lock outlives the transaction; the connection then idles
+        return wait or bool(got)
 
     def schema_exists(self, schema: str) -> bool:
         with self.con.cursor() as cur:
@@ -147,6 +159,23 @@ class PostgresWarehouse(Warehouse):
             return data.cast(pa.schema(wanted))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
+
+    @contextmanager
+    def exclusive(self, name: str, on_wait: Waiting = ignore) -> Iterator[None]:
+        """A session-level advisory lock on a connection of its own, held for the block: it
+        serialises every process using this database, on any machine. Closing the connection
+        releases it, and the server does the same when the holder is killed. The connection
+        idles meanwhile; should it drop mid-block, the lock goes with it while the block goes
+        on (docs/reliability.md)."""
+        key = advisory_key(f"lock:{name}")
+        session = self._retrying(self._open, f"connect to lock {name!r}")
+        try:
+            if not session.session_lock(key, wait=False):
+                on_wait(f"Waiting for lock {name!r}: another warecast run holds it (PostgreSQL).")
+                session.session_lock(key, wait=True)
+            yield
+        finally:
+            session.close()
 
     def uri(self) -> str:
         p = self.profile
