@@ -124,43 +124,61 @@ def raw_freshness_checks(raw_key: dg.AssetKey, max_age_hours: float):
 
 
 # Anomaly share (marts.fct_forecast_anomalies). An 80 % band (p10-p90) leaves about 20 % of
-# actuals outside when calibrated; the check warns when the newest period with actuals has more
-# than ANOMALY_WARN_FACTOR x that share, and says nothing conclusive under ANOMALY_MIN_POINTS
-# points. A calibrated band puts more than 40 % of 20 points outside by chance with probability
-# 1 % (binomial), of 152 points (the demo's series) with probability ~1e-8.
+# actuals outside when calibrated; the check warns when the champion's newest period with actuals
+# has more than ANOMALY_WARN_FACTOR x that share, and says nothing conclusive under
+# ANOMALY_MIN_POINTS points. A calibrated band puts more than 40 % of 20 points outside by chance
+# with probability 1 % (binomial), of 148 points (the demo's backtested series) ~1e-8.
 ANOMALY_CHECK = "anomaly_share_newest_period"
 ANOMALY_NOMINAL_SHARE = 0.2
 ANOMALY_WARN_FACTOR = 2.0
 ANOMALY_MIN_POINTS = 20
 ANOMALIES_MODEL = "fct_forecast_anomalies"
+# The mart's rows counted per group: Warehouse.summarize(group_by=ANOMALY_GROUPS).
+ANOMALY_GROUPS = ["band_source", "model", "is_champion_model", "target_ts", "is_anomaly"]
+
+
+def _newest_champion_period(counts: pd.DataFrame) -> pd.DataFrame:
+    """The champion's bands of the newest period with actuals: the published forecast's when it
+    has any there, else the newest backtest's (the mart has both, and every model's bands)."""
+    champion = counts[counts["is_champion_model"].astype(bool)]
+    if champion.empty:
+        return champion
+    period = champion[champion["target_ts"] == champion["target_ts"].max()]
+    published = period[period["band_source"] == "forecast"]
+    return published if not published.empty else period
 
 
 def anomaly_share_result(counts: pd.DataFrame, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
-    """WARN when the newest period's share of anomalies is far above nominal, else pass.
+    """WARN when the champion's newest period has a share of anomalies far above nominal.
 
-    counts: one row per (target_ts, is_anomaly) with row_count (Warehouse.summarize's shape).
+    counts: one row per ANOMALY_GROUPS group with row_count (Warehouse.summarize's shape).
     """
     counts = counts.rename(columns=str.lower)
     warn_above = ANOMALY_WARN_FACTOR * ANOMALY_NOMINAL_SHARE
     metadata = {"nominal_share": ANOMALY_NOMINAL_SHARE, "warn_above_share": warn_above}
-    if counts.empty:
-        metadata["detail"] = "no forecast has an observed actual yet"
+    period = _newest_champion_period(counts)
+    if period.empty:
+        metadata["detail"] = "no band of the champion has an observed actual yet"
         return dg.AssetCheckResult(
             asset_key=asset_key, check_name=ANOMALY_CHECK, passed=True, metadata=metadata
         )
-    newest = counts["target_ts"].max()
-    period = counts[counts["target_ts"] == newest]
+    newest = pd.Timestamp(period["target_ts"].iloc[0])
     points = int(period["row_count"].sum())
     anomalies = int(period.loc[period["is_anomaly"].astype(bool), "row_count"].sum())
-    share = anomalies / points
-    warn = points >= ANOMALY_MIN_POINTS and share > warn_above
-    detail = _anomaly_detail(anomalies, points, pd.Timestamp(newest), warn)
+    warn = points >= ANOMALY_MIN_POINTS and anomalies / points > warn_above
+    source = str(period["band_source"].iloc[0])
+    models = ", ".join(sorted(period["model"].astype(str).unique()))
+    every_model = counts[(counts["target_ts"] == newest) & (counts["band_source"] == source)]
+    every_anomaly = every_model.loc[every_model["is_anomaly"].astype(bool), "row_count"].sum()
     metadata.update(
-        newest_period=str(pd.Timestamp(newest)),
+        newest_period=str(newest),
+        band_source=source,
+        model=models,
         points=points,
         anomalies=anomalies,
-        anomaly_share=share,
-        detail=detail,
+        anomaly_share=anomalies / points,
+        every_model_anomaly_share=float(every_anomaly / every_model["row_count"].sum()),
+        detail=_anomaly_detail(anomalies, points, newest, warn, f"{models}'s {source} bands"),
     )
     return dg.AssetCheckResult(
         asset_key=asset_key,
@@ -171,10 +189,11 @@ def anomaly_share_result(counts: pd.DataFrame, asset_key: dg.AssetKey) -> dg.Ass
     )
 
 
-def _anomaly_detail(anomalies: int, points: int, period: pd.Timestamp, warn: bool) -> str:
-    detail = (
-        f"{anomalies} of {points} actuals of {period} outside p10-p90 ({anomalies / points:.0%})"
-    )
+def _anomaly_detail(
+    anomalies: int, points: int, period: pd.Timestamp, warn: bool, bands: str
+) -> str:
+    share = anomalies / points
+    detail = f"{anomalies} of {points} actuals of {period} outside p10-p90 of {bands} ({share:.0%})"
     if points < ANOMALY_MIN_POINTS:
         return detail + f"; fewer than {ANOMALY_MIN_POINTS} points: not judged"
     if warn:
@@ -194,7 +213,8 @@ def anomaly_share_check(asset_key: dg.AssetKey) -> dg.AssetChecksDefinition:
         asset=asset_key,
         name=ANOMALY_CHECK,
         description=(
-            f"Share of actuals outside p10-p90 in the newest period with actuals; warns above "
+            f"Share of actuals outside the champion's p10-p90 in the newest period with actuals "
+            f"(the published forecast's bands, else the newest backtest's); warns above "
             f"{ANOMALY_WARN_FACTOR:g} x the nominal {ANOMALY_NOMINAL_SHARE:.0%} "
             f"(at least {ANOMALY_MIN_POINTS} points)."
         ),
@@ -203,7 +223,7 @@ def anomaly_share_check(asset_key: dg.AssetKey) -> dg.AssetChecksDefinition:
         from orchestration.assets.dbt import relation_of
 
         schema, table = relation_of(ANOMALIES_MODEL)
-        counts = warehouse.client().summarize(schema, table, group_by=["target_ts", "is_anomaly"])
+        counts = warehouse.client().summarize(schema, table, group_by=ANOMALY_GROUPS)
         return anomaly_share_result(counts.to_pandas(), asset_key)
 
     return anomaly_share_newest_period

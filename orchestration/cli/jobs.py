@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import sys
 import time
 
@@ -72,24 +73,130 @@ def _event_type(record: logging.LogRecord) -> str | None:
     return getattr(event, "event_type_value", None)
 
 
+STAGE_WIDTH = 60  # the name column of the "done" lines
+
+
+class _StageNames(logging.Filter):
+    """A name for a person per Dagster step, from what the step materialized or checked.
+
+    Dagster splits the one dbt multi-asset into several steps (warecast_dbt_models_2, ...) where
+    Python assets sit between its models: such a step is named by the dbt groups (folders) of the
+    models it built, e.g. `dbt: forecasts, published (5 models)`; a Python asset's
+    step by its asset key (`ml/forecasts`), a check's step by what it checked.
+    """
+
+    def __init__(self, job=None) -> None:
+        super().__init__()
+        self.groups: dict = {}
+        self.dbt_keys: set = set()
+        self.dbt_ops: set[str] = set()
+        self.seeds: set = set()
+        if job is not None:
+            graph = job.asset_layer.asset_graph
+            for node in graph.asset_nodes:
+                self.groups[node.key] = node.group_name
+                if "dbt" in (node.kinds or ()):
+                    self.dbt_keys.add(node.key)
+                    self.dbt_ops.add(node.assets_def.op.name)
+                if node.metadata.get("dagster-dbt/materialization_type") == "seed":
+                    self.seeds.add(node.key)
+        self.built: dict[str, list] = {}
+        self.checked: dict[str, list] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Notes what each step materialized or checked; lets every record through."""
+        kind = _event_type(record)
+        if kind not in ("ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION"):
+            return True
+        event = record.dagster_meta["dagster_event"]
+        step = record.dagster_meta.get("step_key") or event.step_key or ""
+        if kind == "ASSET_MATERIALIZATION":
+            self.built.setdefault(step, []).append(event.asset_key)
+        else:
+            self.checked.setdefault(step, []).append(event.event_specific_data)
+        return True
+
+    def stage_name(self, step_key: str) -> str:
+        keys = list(dict.fromkeys(self.built.get(step_key, [])))
+        if keys and all(key in self.dbt_keys for key in keys):
+            return self._dbt_name(keys)
+        if keys:
+            return _fit(", ".join(key.to_user_string() for key in keys))
+        checks = self.checked.get(step_key, [])
+        if checks:
+            assets = ", ".join(dict.fromkeys(c.asset_key.to_user_string() for c in checks))
+            names = ", ".join(dict.fromkeys(c.check_name for c in checks))
+            for text in (f"check {names} on {assets}", f"check {names}"):
+                if len(text) <= STAGE_WIDTH:
+                    return text
+            return _fit(f"check on {assets}")
+        if re.sub(r"_\d+$", "", step_key) in self.dbt_ops:
+            return "dbt: no model built"
+        return _fit(step_key.replace("__", "/"))
+
+    def _dbt_name(self, keys: list) -> str:
+        layers = list(dict.fromkeys(self._layer(key) for key in keys))
+        seeds = sum(key in self.seeds for key in keys)
+        counts = [_count(len(keys) - seeds, "model"), _count(seeds, "seed")]
+        count = f"({', '.join(c for c in counts if c)})"
+        shown = len(layers)
+        text = f"dbt: {', '.join(layers)} {count}"
+        while len(text) > STAGE_WIDTH and shown > 1:  # as many folders as fit, then "+N more"
+            shown -= 1
+            text = f"dbt: {', '.join(layers[:shown])} +{len(layers) - shown} more {count}"
+        return _fit(text)
+
+    def _layer(self, key) -> str:
+        # The group is the model's folder path (marts_forecasts): its last folder names the
+        # layer (forecasts); a seed has no folder.
+        if key in self.seeds:
+            return "seeds"
+        group = self.groups.get(key)
+        if not group or group in ("dbt", "default"):
+            return key.path[0]
+        return group.split("_")[-1]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}" if n else ""
+
+
+def _fit(text: str) -> str:
+    return text if len(text) <= STAGE_WIDTH else text[: STAGE_WIDTH - 3] + "..."
+
+
+# dagster-dbt runs the tests of every source upstream of a step's models, in each dbt step that
+# uses the source (ml.backtest_points: the evaluation and the monitoring marts); the step that
+# does not own such a check gets a Dagster warning per test although the result is recorded.
+# Kept in the log, not shown.
+NOT_SELECTED_CHECK = "which is not selected. Letting it through."
+
+
 class _StagesAndProblems(logging.Filter):
     """The console's share of the event log: a line per finished stage, warnings, errors."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and NOT_SELECTED_CHECK in record.getMessage():
+            return False
         return record.levelno >= logging.WARNING or _event_type(record) == "STEP_SUCCESS"
 
 
 class _FirstLineOfErrors(logging.Formatter):
+    def __init__(self, fmt: str, names: _StageNames) -> None:
+        super().__init__(fmt)
+        self.names = names
+
     def format(self, record: logging.LogRecord) -> str:
         if _event_type(record) == "STEP_SUCCESS":
             meta = record.dagster_meta
             seconds = meta["dagster_event"].event_specific_data.duration_ms / 1000
-            return f"  done  {meta.get('step_key') or '':<32} {seconds:7.1f} s"
+            stage = self.names.stage_name(meta.get("step_key") or "")
+            return f"  done  {stage:<{STAGE_WIDTH}} {seconds:7.1f} s"
         text = super().format(record)
         return text.splitlines()[0] if record.levelno >= logging.ERROR and text else text
 
 
-def _logger_def(log: CommandLog, handlers: list[logging.Handler]):
+def _logger_def(log: CommandLog, handlers: list[logging.Handler], job=None):
     import dagster as dg
 
     @dg.logger(
@@ -98,10 +205,12 @@ def _logger_def(log: CommandLog, handlers: list[logging.Handler]):
     )
     def console(init_context):
         logger = logging.Logger("dagster", level=logging.DEBUG)
+        names = _StageNames(job)
+        logger.addFilter(names)  # sees every event, whatever the console's level
         shown = logging.StreamHandler(sys.stderr)
         shown.setLevel(init_context.logger_config["log_level"].upper())
         shown.addFilter(_StagesAndProblems())
-        shown.setFormatter(_FirstLineOfErrors("%(asctime)s - %(levelname)s - %(message)s"))
+        shown.setFormatter(_FirstLineOfErrors("%(asctime)s - %(levelname)s - %(message)s", names))
         log.write("Dagster event log:")
         kept = logging.FileHandler(log.path, encoding="utf-8")
         kept.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
@@ -145,7 +254,7 @@ def execute(job, log: CommandLog, **kwargs):
     import dagster as dg
 
     handlers: list[logging.Handler] = []
-    job = job.with_logger_defs({"console": _logger_def(log, handlers)})
+    job = job.with_logger_defs({"console": _logger_def(log, handlers, job)})
     try:
         with _library_output_to(log):
             return job.execute_in_process(raise_on_error=False, **kwargs)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
 
+from orchestration.cli.jobs import STAGE_WIDTH
 from tests.cli.helpers import warecast
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-STAGES = ("raw__observations", "ml__backtests", "ml__trained_model", "ml__forecasts")
+STAGES = ("raw/observations", "ml/backtests", "ml/trained_model", "ml/forecasts")
 
 
 def test_a_run_prints_one_line_per_stage_and_the_leaderboard(warecast_home):
@@ -22,11 +24,17 @@ def test_a_run_prints_one_line_per_stage_and_the_leaderboard(warecast_home):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     done = [line for line in lines if line.lstrip().startswith("done ")]
+    names = [line.lstrip()[len("done  ") :][:STAGE_WIDTH].rstrip() for line in done]
     for stage in STAGES:
-        assert sum(stage in line for line in done) == 1, (stage, done)
-    # dbt runs as six steps (features, evaluation marts, hierarchy marts, forecast marts,
-    # explanation marts, monitoring marts: Python assets sit between them), plus the Python
-    # assets, the checks and the monitors: every step once, nothing else.
+        assert names.count(stage) == 1, (stage, done)
+    # dbt runs as several steps (Python assets sit between its models), each named by the dbt
+    # folders it built, never by Dagster's step key (warecast_dbt_models_2, ml__forecasts).
+    assert not any(re.search(r"warecast_dbt_models|\b[a-z]+__[a-z_]+\b", n) for n in names), done
+    dbt = [n for n in names if n.startswith("dbt: ")]
+    counts = r"\((\d+ models?|\d+ seeds?)(, \d+ seeds?)?\)$"
+    assert len(dbt) >= 2 and all(re.search(counts, n) for n in dbt), done
+    assert any("monitoring" in n for n in dbt) and any("staging" in n for n in dbt), done
+    # Plus the Python assets, the checks and the monitors: every step once, nothing else.
     assert len(done) == len(set(done)) and len(done) <= 16, done
     text = "\n".join(lines)
     assert "Leaderboard" in text and "won on mase" in text
