@@ -7,15 +7,60 @@
     orchestration/assets/dbt.py decides. -#}
 
 {#- delete+insert on (series_id, <ts column>): the adapter's own strategy on DuckDB, PostgreSQL
-    and Snowflake; rows are never deleted by an append, only replaced or added. -#}
+    and Snowflake; rows are never deleted by an append, only replaced or added. On PostgreSQL the
+    tables get btree indexes (created on a full build; dbt-postgres `indexes`) so an incremental
+    run touches only the rows it needs: the key (the delete, the per-series look-ups of
+    rebuild_starts, the look-back reads), loaded_at (the watermark and the rows loaded after it)
+    and built_at (the data tests' rows, written_by_this_build), and a full build ends with
+    ANALYZE so the planner sees the new table. -#}
 {% macro incremental_config(time_column='ts', extra_keys=[], hooks=[]) -%}
-    {{ return({
+    {%- set key = ['series_id', time_column] + extra_keys -%}
+    {%- set config = {
         'materialized': 'incremental',
         'incremental_strategy': 'delete+insert',
-        'unique_key': ['series_id', time_column] + extra_keys,
+        'unique_key': key,
         'on_schema_change': 'fail',
         'pre_hook': hooks + ['{{ warecast.serialize_build() }}'],
-    }) }}
+    } -%}
+    {%- if target.type == 'postgres' -%}
+        {%- do config.update({
+            'indexes': [{'columns': key}, {'columns': ['loaded_at']}, {'columns': ['built_at']}],
+            'post_hook': ['{{ warecast.analyze_full_build() }}'],
+        }) -%}
+    {%- endif -%}
+    {{ return(config) }}
+{%- endmacro %}
+
+{#- PostgreSQL post-hook: fresh planner statistics after a full build (autovacuum would take its
+    time), so the incremental runs after it plan index look-ups. -#}
+{% macro analyze_full_build() -%}
+    {%- if not is_incremental() -%}analyze {{ this }}{%- endif -%}
+{%- endmacro %}
+
+{#- The built_at column of the incremental models: when this dbt invocation started, the same
+    value in every row it writes (a full build: every row). -#}
+{% macro build_stamp() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}
+
+{#- Data tests of the incremental models (.yml: `where: __written_by_this_build__`): under
+    `dbt build` they check the rows this invocation wrote (built_at, above), so an incremental
+    run tests its new and rebuilt rows, not the years before them, and a full refresh tests every
+    row. delete+insert replaces stored rows by key, so a duplicate or null key can only come
+    from the rows written. `dbt test` alone checks every row. Other `where` configs: dbt's own. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where') -%}
+    {%- if where == '__written_by_this_build__' -%}
+        {%- if flags.WHICH in ['build', 'run'] -%}
+            {%- set where = 'built_at = ' ~ build_stamp() -%}
+        {%- else -%}
+            {{ return(relation) }}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if where -%}
+        {{ return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') }}
+    {%- endif -%}
+    {{ return(relation) }}
 {%- endmacro %}
 
 {#- A pre-hook, inside the model's transaction: two builds of the same model at once take turns.
@@ -39,9 +84,28 @@
     {{ return(is_incremental()) }}
 {%- endmacro %}
 
-{#- The newest raw load this model already holds (a timestamp far in the past when empty). -#}
+{#- The newest raw load this model already holds (a timestamp far in the past when empty), read
+    when the model runs and pasted in as a literal: PostgreSQL then estimates `loaded_at > it`
+    from its statistics and reads the new rows through the loaded_at index (a subquery's value
+    is unknown to the planner, which then scans the table). The pre-hook's lock comes after this
+    read: a build that waited for another re-reads rows the other already wrote, recomputes the
+    same values and replaces them by key. -#}
 {% macro watermark(column='loaded_at') -%}
-    (select coalesce(max({{ column }}), cast('1900-01-01 00:00:00' as timestamp)) from {{ this }})
+    {%- if model.resource_type == 'unit_test' or not incremental_run() -%}
+        {#- a unit test's `this` is its fixture, readable only inside the model's SQL; on a full
+            build there is nothing to read (callers use the value on incremental runs only) -#}
+        {{ return("(select coalesce(max(" ~ column ~ "), cast('1900-01-01 00:00:00' as timestamp)) from " ~ this ~ ")") }}
+    {%- endif -%}
+    {%- set newest = none -%}
+    {%- if execute -%}
+        {%- set found = run_query('select max(' ~ column ~ ') from ' ~ this) -%}
+        {%- set newest = found.columns[0].values()[0] -%}
+    {%- endif -%}
+    {%- if newest is none -%}
+        {{ return("cast('1900-01-01 00:00:00' as timestamp)") }}
+    {%- endif -%}
+    {%- if newest is string -%}{%- set newest = modules.datetime.datetime.fromisoformat(newest) -%}{%- endif -%}
+    {{ return("cast('" ~ newest.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as timestamp)") }}
 {%- endmacro %}
 
 {#- Periods of history a feature row reads: lag_season, the rolling windows (cum[i] - cum[i - w])
@@ -87,6 +151,10 @@
     the change (it seeds the forward fill and starts any gap the change extends), or the
     series' first period. A full refresh passes every series with its first period. -#}
 {% macro rebuild_starts(relation, changed, time_column, is_observed) -%}
+    {{ return(adapter.dispatch('rebuild_starts', 'warecast')(relation, changed, time_column, is_observed)) }}
+{%- endmacro %}
+
+{% macro default__rebuild_starts(relation, changed, time_column, is_observed) -%}
     select
         r.series_id,
         coalesce(
@@ -97,6 +165,24 @@
     from {{ relation }} as r
     inner join {{ changed }} as c on r.series_id = c.series_id
     group by r.series_id
+{%- endmacro %}
+
+{#- PostgreSQL: the same three values per changed series as look-ups in the (series_id, time)
+    index, not an aggregate over every row of every changed series (Day N changes them all).
+    Snowflake rejects correlated subqueries with a non-equality condition, hence the dispatch. -#}
+{% macro postgres__rebuild_starts(relation, changed, time_column, is_observed) -%}
+    select
+        c.series_id,
+        coalesce(
+            (
+                select max(r.{{ time_column }}) from {{ relation }} as r
+                where r.series_id = c.series_id and r.{{ time_column }} < c.changed_ts and {{ is_observed }}
+            ),
+            (select min(r.{{ time_column }}) from {{ relation }} as r where r.series_id = c.series_id)
+        ) as start_ts,
+        (select max(r.{{ time_column }}) from {{ relation }} as r where r.series_id = c.series_id)
+            as last_ts
+    from {{ changed }} as c
 {%- endmacro %}
 
 {#- A filter that applies on incremental runs only (`true` on a full refresh): written as one

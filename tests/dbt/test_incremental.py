@@ -147,6 +147,9 @@ def _sides(target: str, request, tmp_path: Path) -> tuple[Side, Side]:
 
 def assert_same_rows(model: str, incremental: pd.DataFrame, full: pd.DataFrame) -> None:
     assert list(incremental.columns) == list(full.columns), model
+    # built_at says which dbt invocation wrote the row: build metadata, the one column that differs
+    incremental = incremental.drop(columns="built_at", errors="ignore")
+    full = full.drop(columns="built_at", errors="ignore")
     assert len(incremental) == len(full), (model, len(incremental), len(full))
     for column in full.columns:
         left, right = incremental[column], full[column]
@@ -201,6 +204,53 @@ def test_incremental_builds_equal_a_full_refresh(target, request, tmp_path):
 
 def _newest_raw(side: Side):
     return side.client.read_table("raw", "observations").column("loaded_at").to_pandas().max()
+
+
+def _dbt(tmp_path: Path, side: Side, command: str) -> subprocess.CompletedProcess:
+    args = dbt_command(tmp_path, side.target)
+    args[1] = command
+    return subprocess.run(
+        args, cwd=DBT_PROJECT_DIR, env={**os.environ, **side.env}, capture_output=True, text=True
+    )
+
+
+def _plant(side: Side, table: str, columns: str, where: str) -> None:
+    """Insert copies of the rows `where` selects (a duplicate key), columns as given."""
+    with side.client.session() as session:
+        session.execute(f"insert into {table} select {columns} from {table} where {where}")
+        session.commit()
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_build_tests_the_rows_it_wrote(target, request, tmp_path):
+    """Under `dbt build` the incremental models' key tests check the rows that build wrote
+    (built_at): an incremental run that writes a duplicate key fails; an old duplicate it leaves
+    alone does not fail it, and `dbt test` (every row) finds that one."""
+    side = _sides(target, request, tmp_path)[0]
+    first, second = (arrow(batch) for batch in loads()[:2])
+    side.client.replace_table("raw", "observations", first)
+    dbt_build(tmp_path, target, side.env)
+    hour = "cast('{}' as timestamp)".format
+    # s0's first hour: the next append rebuilds s0 from hour 119's block, never this row.
+    _plant(side, "marts.fct_training_features", "*", f"series_id = 's0' and ts = {hour(START)}")
+    side.client.append_rows("raw", "observations", second, "loaded_at")
+    dbt_build(tmp_path, target, side.env)  # passes: the old duplicate is not among its rows
+    tested = _dbt(tmp_path, side, "test")
+    assert tested.returncode != 0
+    assert "Failure in test unique_combination_fct_training_features" in tested.stdout
+
+    # Two aggregated rows of one period, loaded later: the regularized rows the next incremental
+    # run writes for s1 hold that period twice.
+    late = f"{hour(START + pd.Timedelta(hours=100))}"
+    columns = "series_id, period_ts, value + 1, n_observations, {}, built_at".format(
+        hour("2100-01-01")
+    )
+    where = f"series_id = 's1' and period_ts = {late}"
+    _plant(side, "intermediate.int_observations_aggregated", columns, where)
+    built = _dbt(tmp_path, side, "build")
+    assert built.returncode != 0
+    assert "Failure in test unique_combination_int_observations_regularized" in built.stdout
 
 
 @pytest.mark.parametrize("target", ["duckdb", "postgres", "snowflake"])

@@ -7,40 +7,45 @@
 {%- if agg not in ['avg', 'sum'] -%}
     {{ exceptions.raise_compiler_error("var 'aggregation' must be avg or sum, got '" ~ agg ~ "'") }}
 {%- endif -%}
-{%- set period = dbt.date_trunc(grain(), 'ts') -%}
+{%- set period = dbt.date_trunc(grain(), 'staged.ts') -%}
+{#- The staging table is named in each CTE, not once in an import CTE: PostgreSQL materializes a
+    CTE read twice, and then reads neither the watermark nor the key through an index. -#}
 
-with staged as (
-
-    select
-        *,
-        {{ period }} as period_ts
-    from {{ ref('stg_raw__observations') }}
-
-),
+with
 
 {% if incremental_run() %}
     changed as (
 
         select distinct
-            series_id,
-            period_ts
-        from staged
-        where loaded_at > {{ watermark() }}
+            staged.series_id,
+            {{ period }} as period_ts
+        from {{ ref('stg_raw__observations') }} as staged
+        where staged.loaded_at > {{ watermark() }}
 
     ),
 
     observations as (
 
-        select staged.*
-        from staged
+        -- the ts range lets PostgreSQL read the period through the (series_id, ts) index
+        select
+            staged.*,
+            changed.period_ts
+        from {{ ref('stg_raw__observations') }} as staged
         inner join changed
-            on staged.series_id = changed.series_id and staged.period_ts = changed.period_ts
+            on
+                staged.series_id = changed.series_id
+                and staged.ts >= changed.period_ts
+                and staged.ts < {{ dbt.dateadd(grain(), 1, 'changed.period_ts') }}
+                and {{ period }} = changed.period_ts
 
     )
 {% else %}
     observations as (
 
-        select * from staged
+        select
+            staged.*,
+            {{ period }} as period_ts
+        from {{ ref('stg_raw__observations') }} as staged
 
     )
 {% endif %}
@@ -53,6 +58,7 @@ select
     avg({{ covariate }}) as {{ covariate }},
     {%- endfor %}
     count(case when not is_impossible then value end) as n_observations,
-    max(loaded_at) as loaded_at
+    max(loaded_at) as loaded_at,
+    {{ build_stamp() }} as built_at
 from observations
 group by series_id, period_ts

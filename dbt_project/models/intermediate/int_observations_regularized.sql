@@ -18,18 +18,16 @@
     'null': 'observed_value',
 } -%}
 
-with aggregated as (
+{#- The aggregated table is named where it is read, not in an import CTE: PostgreSQL
+    materializes a CTE read more than once, and then uses none of its indexes. -#}
+{%- set aggregated = ref('int_observations_aggregated') %}
 
-    select * from {{ ref('int_observations_aggregated') }}
-
-),
-
-changed as (
+with changed as (
 
     select
         series_id,
         min(period_ts) as changed_ts
-    from aggregated
+    from {{ aggregated }}
     {%- if incremental_run() %}
         where loaded_at > {{ watermark() }}
     {%- endif %}
@@ -44,7 +42,7 @@ spans as (
         start_ts,
         cast({{ periods_between('start_ts', 'last_ts') }} as integer) as n_periods
     from
-        ({{ rebuild_starts('aggregated', 'changed', 'period_ts', 'r.value is not null') }})
+        ({{ rebuild_starts(aggregated, 'changed', 'period_ts', 'r.value is not null') }})
             as bounds
 
 ),
@@ -90,7 +88,7 @@ joined as (
             ) as fill_group
         {%- endif %}
     from spine
-    left join aggregated
+    left join {{ aggregated }} as aggregated
         on spine.series_id = aggregated.series_id and spine.ts = aggregated.period_ts
 
 )
@@ -103,5 +101,6 @@ select
     {{ covariate }},
     {%- endfor %}
     is_filled,
-    loaded_at
+    loaded_at,
+    {{ build_stamp() }} as built_at
 from joined

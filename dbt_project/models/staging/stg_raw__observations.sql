@@ -75,5 +75,6 @@ select
     {%- for covariate in var('covariates') %}
     {{ covariate }},
     {%- endfor %}
-    is_impossible
+    is_impossible,
+    {{ build_stamp() }} as built_at
 from deduped

@@ -4,23 +4,23 @@
     holding the last observed period before a change, as fct_training_features rebuilds them. -#}
 {{ config(**incremental_config('block_id')) }}
 
-with features as (
+{#- The feature table is named where it is read, not in an import CTE: PostgreSQL materializes a
+    CTE read more than once, and then uses none of its indexes. -#}
+{%- set features = ref('fct_training_features') %}
 
-    select * from {{ ref('fct_training_features') }}
-
-),
+with
 
 {% if incremental_run() %}
     first_blocks as (
 
-        {{ first_rebuild_blocks('features') }}
+        {{ first_rebuild_blocks(features) }}
 
     ),
 
     rows_read as (
 
         select features.*
-        from features
+        from {{ features }} as features
         inner join first_blocks
             on
                 features.series_id = first_blocks.series_id
@@ -32,7 +32,7 @@ with features as (
 {% else %}
     rows_read as (
 
-        select * from features
+        select * from {{ features }}
 
     ),
 {% endif %}
@@ -53,6 +53,7 @@ select
     min(ts) as min_ts,
     max(ts) as max_ts,
     {{ block_hash(row_text(feature_fingerprint_columns())) }} as content_hash,
-    max(loaded_at) as loaded_at
+    max(loaded_at) as loaded_at,
+    {{ build_stamp() }} as built_at
 from blocked
 group by series_id, block_id

@@ -37,16 +37,16 @@
 {%- set running = part_order ~ ' rows between unbounded preceding and current row' -%}
 {%- set lag_over = lag_window(part_order, running) -%}
 
-with regular as (
+{#- The regularized table is named where it is read, not in an import CTE: PostgreSQL
+    materializes a CTE read more than once, and then uses none of its indexes. -#}
+{%- set regular = ref('int_observations_regularized') %}
 
-    select * from {{ ref('int_observations_regularized') }}
-
-),
+with
 
 {% if incremental_run() %}
     first_blocks as (
 
-        {{ first_rebuild_blocks('regular') }}
+        {{ first_rebuild_blocks(regular) }}
 
     ),
 
@@ -66,7 +66,7 @@ with regular as (
         select
             regular.*,
             read_from.first_block
-        from regular
+        from {{ regular }} as regular
         inner join read_from
             on regular.series_id = read_from.series_id and regular.ts >= read_from.read_ts
 
@@ -77,7 +77,7 @@ with regular as (
         select
             *,
             cast(null as bigint) as first_block
-        from regular
+        from {{ regular }}
 
     ),
 {% endif %}
@@ -228,5 +228,6 @@ select
     {{ calendar_part('month', 'ts') }} as cal_month,
     {{ calendar_part('dow', 'ts') }} as cal_day_of_week,
     {{ calendar_part('hour', 'ts') }} as cal_hour,
-    loaded_at
+    loaded_at,
+    {{ build_stamp() }} as built_at
 from owned
