@@ -230,6 +230,7 @@ def scale_part(args, root: Path, stages: Stages, lines: list[str]) -> None:
         f"FIGURE scale_series {args.series}",
         f"FIGURE scale_raw_rows {rows}",
         f"FIGURE scale_wall_seconds {wall:.1f}",
+        f"FIGURE scale_cpu_seconds {sum(stages.cpu[t, n] for n in names):.1f}",
         f"FIGURE scale_peak_memory_gib {stages.peak(t) / GIB:.2f}",
         f"FIGURE scale_peak_process_rss_gib {stages.own_peak[t] / GIB:.2f}",
         f"FIGURE scale_forecast_rows {written['dagster/row_count']}",

@@ -4,7 +4,9 @@ Peak memory is sampled every 0.2 s as the sum of the proportional set size (PSS)
 process and all its descendants (dbt's subprocess, statsforecast's forked workers, whose
 copy-on-write pages a sum of RSS would count once per worker), read from /proc: no dependency,
 Linux only. Each stage line also gives this process's own peak RSS; the maximum resident set
-of the process and of its largest finished child (getrusage) is reported at the end.
+of the process and of its largest finished child (getrusage) is reported at the end, and
+each stage's CPU seconds (this process and its finished children) and the 1-minute load
+average when it started: on a shared machine, compare CPU seconds, not wall seconds.
 """
 
 from __future__ import annotations
@@ -170,17 +172,22 @@ class Stages:
 
     rows: list[tuple[str, str, float, int]] = field(default_factory=list)
     own_peak: dict[str, int] = field(default_factory=dict)  # this process's RSS, per target
+    # CPU seconds (this process + its finished children) per (target, stage): on a shared
+    # machine the wall seconds include waiting for a core; the CPU seconds do not.
+    cpu: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def run(self, target: str, name: str, fn, *args, **kwargs):
+        load = os.getloadavg()[0]
         with PeakSampler() as sampler:
-            started = time.perf_counter()
+            started, before = time.perf_counter(), _cpu_seconds()
             result = fn(*args, **kwargs)
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, _cpu_seconds() - before
         self.rows.append((target, name, seconds, sampler.peak))
+        self.cpu[target, name] = cpu
         self.own_peak[target] = max(self.own_peak.get(target, 0), sampler.own)
         print(
             f"  {target:<9} {name:<44} {seconds:8.1f} s   peak {sampler.peak / GIB:5.2f} GiB"
-            f" (process RSS {sampler.own / GIB:5.2f})",
+            f" (process RSS {sampler.own / GIB:5.2f})   cpu {cpu:7.1f} s   load {load:4.1f}",
             flush=True,
         )
         return result
@@ -193,6 +200,11 @@ class Stages:
 
     def total(self, target: str, names: list[str]) -> float:
         return sum(self.seconds(target, n) for n in names)
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def getrusage_peaks() -> tuple[float, float]:

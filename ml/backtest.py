@@ -160,16 +160,19 @@ class Window:
 def backtest_window(frame: pd.DataFrame, cutoff: pd.Timestamp, spec: ForecastSpec) -> Window:
     offset = pd.tseries.frequencies.to_offset(spec.freq)
     end = cutoff + spec.horizon * offset
-    past = frame[frame["ts"] <= cutoff]
-    sizes = past.groupby("series_id")["ts"].agg(["size", "max"])
-    future = frame[(frame["ts"] > cutoff) & (frame["ts"] <= end)]
+    # Masks first, then one copy of the rows kept (a batch holds millions of rows).
+    ts, ids = frame["ts"], frame["series_id"]
+    is_past = (ts <= cutoff).to_numpy()
+    is_future = ((ts > cutoff) & (ts <= end)).to_numpy()
+    sizes = ts[is_past].groupby(ids[is_past]).agg(["size", "max"])
     # Observed at the cutoff itself (so the forecast origin is the cutoff), long enough, and
     # with at least one actual to score against.
     ok = sizes[(sizes["max"] == cutoff) & (sizes["size"] >= MIN_HISTORY)].index
-    eligible = ok.intersection(pd.Index(future["series_id"].unique()))
-    skipped = sorted(set(frame["series_id"].unique()) - set(eligible))
-    history = past[past["series_id"].isin(eligible)].reset_index(drop=True)
-    actuals = future[future["series_id"].isin(eligible)][["series_id", "ts", "value"]]
+    eligible = ok.intersection(pd.Index(ids[is_future].unique()))
+    skipped = sorted(set(ids.unique()) - set(eligible))
+    kept = ids.isin(eligible).to_numpy()
+    history = frame[is_past & kept].reset_index(drop=True)
+    actuals = frame.loc[is_future & kept, ["series_id", "ts", "value"]]
     actuals = actuals.rename(columns={"ts": "target_ts", "value": "actual"})
     return Window(cutoff, history, actuals, _scales(history, spec.season_length), skipped)
 

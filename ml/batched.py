@@ -8,7 +8,10 @@ from the warehouse, one series_id range at a time). How each model goes through 
   anyway: every batch is backtested on its own, one pass for all of them and every cutoff;
   statsforecast spreads a batch's series over the cores (`n_jobs`).
 - **global** models that train from batches (`fit_batches`, e.g. lightgbm: a seeded sample of
-  rows per batch) fit once per cutoff over all batches, then forecast batch by batch.
+  rows per batch) fit once per cutoff over all batches. Those that take the batches one at a
+  time (`start_batches`) are fed by the local models' pass, every cutoff at once, and forecast
+  from the tail of each series their predict() reads, kept from that pass: one read and one
+  validation of the table for the whole backtest. Others read it twice per cutoff.
 - every other model (networks, ensembles) needs the whole table in memory: the batches are
   concatenated for it, as before; bounded memory does not cover them.
 
@@ -86,9 +89,14 @@ def run_backtest_batched(
     by_kind = {k: [c for c in candidates if kinds[c.name] == k] for k in (LOCAL, BATCHED, WHOLE)}
     tally = _Tally()
     columns = list(feature_columns)
-    if by_kind[LOCAL]:
-        _local_pass(batches, spec, by_kind[LOCAL], cutoffs, columns, tally)
-    for candidate in by_kind[BATCHED]:
+    fed = [c for c in by_kind[BATCHED] if _streams(c.build())]
+    if by_kind[LOCAL] or fed:
+        fits = [_Fed(c, spec, cutoff, n_series) for c in fed for cutoff in cutoffs]
+        _one_pass(batches, spec, by_kind[LOCAL], fits, cutoffs, columns, tally)
+        for fit in fits:
+            if not fit.finish(tally):  # log scale guessed wrong: its own two passes
+                _global_fit(batches, spec, fit.candidate, fit.cutoff, n_series, columns, tally)
+    for candidate in [c for c in by_kind[BATCHED] if c not in fed]:
         for cutoff in cutoffs:
             _global_fit(batches, spec, candidate, cutoff, n_series, columns, tally)
     if by_kind[WHOLE]:
@@ -127,7 +135,59 @@ def _windows(
             yield window
 
 
-def _local_pass(batches, spec, candidates, cutoffs, columns, tally: _Tally) -> None:
+def _streams(model: Forecaster) -> bool:
+    return callable(getattr(model, "start_batches", None))
+
+
+class _Fed:
+    """A global model's fit at one cutoff, fed each batch's window by the one pass; the tails
+    of the windows (what its predict() reads, with the actuals and MASE scales) kept to
+    forecast once it is trained."""
+
+    def __init__(self, candidate: Candidate, spec: ForecastSpec, cutoff, n_series: int):
+        self.candidate, self.cutoff, self.seconds = candidate, cutoff, 0.0
+        self.model = candidate.build()
+        self.fitting = self.model.start_batches(
+            spec, n_series, cutoff, False, self.model.config.log_target
+        )
+        self.tail = history_needed(self.model)
+        self.windows: list[Window] = []
+        self.ok = True
+
+    def add(self, window: Window) -> None:
+        started = time.perf_counter()
+        if self.ok:
+            self.ok = self.fitting.add(window.history, validated=True)
+        history = window.history
+        if self.tail is not None:
+            history = history.groupby("series_id", sort=False).tail(self.tail)
+        self.windows.append(Window(window.cutoff, history, window.actuals, window.scale, []))
+        self.seconds += time.perf_counter() - started
+
+    def finish(self, tally: _Tally) -> bool:
+        """Train, forecast every kept window, score; False (nothing done) if add() refused."""
+        if not self.ok:
+            return False
+        started = time.perf_counter()
+        candidate = self.candidate
+        try:
+            self.fitting.finish()
+        except Exception as error:
+            raise RuntimeError(
+                f"Model {candidate.name!r} (preset {candidate.preset!r}) failed at cutoff "
+                f"{self.cutoff}: {error}"
+            ) from error
+        for window in self.windows:
+            forecast = self.model.predict(window.history)
+            tally.parts.append(score_forecast(candidate, window, forecast))
+        self.windows = []
+        tally.time(candidate.name, self.cutoff, self.seconds + time.perf_counter() - started)
+        return True
+
+
+def _one_pass(batches, spec, local, fits: list[_Fed], cutoffs, columns, tally: _Tally) -> None:
+    """Each batch read and validated once: its window at every cutoff scored by every local
+    model and fed to every streamed global fit at that cutoff."""
     for frame in batches():
         clean = drop_leading_nulls(validate_training_frame(frame, spec.freq, columns))
         for cutoff in cutoffs:
@@ -136,10 +196,13 @@ def _local_pass(batches, spec, candidates, cutoffs, columns, tally: _Tally) -> N
             if window.history.empty:
                 continue
             tally.seen.add(cutoff)
-            for candidate in candidates:
+            for candidate in local:
                 started = time.perf_counter()
                 tally.parts.append(score_candidate(candidate, window, spec))
                 tally.time(candidate.name, cutoff, time.perf_counter() - started)
+            for fit in fits:
+                if fit.cutoff == cutoff:
+                    fit.add(window)
 
 
 def _global_fit(batches, spec, candidate, cutoff, n_series, columns, tally: _Tally) -> None:

@@ -142,7 +142,9 @@ class SeriesBatches:
             params.append(self._tail_start(group))
         frame = _fetch(self.client, sql, params)
         frame.columns = [c.lower() for c in frame.columns]
-        frame = frame[frame["series_id"].astype(str).isin(group)]
+        inside = frame["series_id"].astype(str).isin(group)  # a range may hold others
+        if not inside.all():
+            frame = frame[inside]
         if self.tail is not None:
             frame = frame.sort_values(["series_id", "ts"]).groupby("series_id").tail(self.tail)
         return frame.reset_index(drop=True)

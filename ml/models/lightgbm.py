@@ -121,58 +121,23 @@ class LightGBMForecaster(Forecaster):
         batch and a later one has a value <= 0). n_series: series in all batches, so each batch
         samples its share of max_train_rows (None: one batch). newest: the last ts of all of
         them (the held-out origins). The validation report scores the first batch's series."""
-        self.spec = spec
-        started = time.perf_counter()
-        gathered = self._gather(batches, n_series, newest)
-        if not gathered.train.n_rows:
-            raise InvalidInputError(
-                f"lightgbm needs series longer than {self._rows().look_back + 1} periods with "
-                "targets after them; none is. Use a statistical model or load more history."
-            )
-        calibration = self._calibrate(gathered) if gathered.calibration.n_rows else None
-        rounds, validation = calibration or (self.config.max_rounds // 4 or 1, None)
-        if calibration is None:  # too little history to hold anything out: a point forecast
-            self.band = None
-        n_sampled = gathered.train.n_rows
-        matrix, target = gathered.train.arrays()
-        self.booster = _lightgbm().train(self._params(), self._dataset(matrix, target), rounds)
-        seconds = time.perf_counter() - started
-        first = gathered.first
-        if not validate or validation is None:
-            report = unvalidated_report(first, seconds, n_sampled, rounds)
-        else:
-            history = first[first["ts"] <= gathered.validation_ts.max()]
-            validation = validation[validation["series_id"].isin(history["series_id"])]
-            report = validation_report(
-                first, history, validation, spec, seconds, gathered.n_pairs, rounds
-            )
-        report.n_series = gathered.n_series
-        return report
-
-    def _gather(self, batches, n_series: int | None, newest) -> Gathered:
-        """Read the batches once; again with log_target off if a guess proved wrong."""
-        wanted = self.config.log_target
-        newest = None if newest is None else np.datetime64(pd.Timestamp(newest))
-        for attempt in range(2):
-            gathered = Gathered()
-            for index, frame in enumerate(batches()):
-                clean = self._clean(frame, self.spec)
-                positive = bool((clean["value"] > 0).all())
-                if index == 0 and attempt == 0:
-                    self.log_target = positive if wanted is None else wanted
-                if self.log_target and not positive:
-                    if wanted:
-                        raise InvalidInputError(
-                            "lightgbm log_target needs every value > 0; set log_target: false "
-                            "in its preset."
-                        )
-                    break
-                count = self.config.validation_origins
-                gathered.add(self._rows(), clean, index, n_series, count, newest)
-            else:
-                return gathered
-            self.log_target = False
+        for log_target in (self.config.log_target, False):
+            fitting = self.start_batches(spec, n_series, newest, validate, log_target)
+            if all(fitting.add(frame) for frame in batches()):
+                return fitting.finish()
         raise AssertionError("unreachable: the second pass never switches the log scale on")
+
+    def start_batches(
+        self,
+        spec: ForecastSpec,
+        n_series: int | None = None,
+        newest: pd.Timestamp | None = None,
+        validate: bool = True,
+        log_target: bool | None = None,
+    ) -> BatchFitting:
+        """fit_batches for a caller that iterates the batches itself (ml/batched.py feeds every
+        cutoff's fit from one read of the table): add() each batch, then finish()."""
+        return BatchFitting(self, spec, n_series, newest, validate, log_target)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.spec is None or self.booster is None:
@@ -219,7 +184,11 @@ class LightGBMForecaster(Forecaster):
         return out.assign(base=base, scale=scale, log_target=self.log_target)
 
     # --- rows ----------------------------------------------------------------------------------
-    def _clean(self, frame: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
+    def _clean(
+        self, frame: pd.DataFrame, spec: ForecastSpec, validated: bool = False
+    ) -> pd.DataFrame:
+        """Validated, without leading nulls. validated: the caller already did both
+        (ml.frames.validate_training_frame, drop_leading_nulls), e.g. on a backtest window."""
         missing = [c for c in DBT_COLUMNS if c not in frame.columns]
         if missing:
             raise InvalidInputError(
@@ -227,6 +196,8 @@ class LightGBMForecaster(Forecaster):
                 "from marts.fct_training_features (the ml/backtests and ml/trained_model assets "
                 "do)."
             )
+        if validated:
+            return frame
         return drop_leading_nulls(validate_training_frame(frame, spec.freq))
 
     def _rows(self) -> DirectRows:
@@ -357,3 +328,68 @@ class LightGBMForecaster(Forecaster):
         if forecaster.booster.num_feature() != len(FEATURE_NAMES):
             raise ArtifactError(f"LightGBM model in {directory} has the wrong number of features.")
         return forecaster
+
+
+class BatchFitting:
+    """One LightGBMForecaster fit fed a batch of whole series at a time (add), then finish().
+
+    add() returns False when the log scale guessed from the first batch does not suit a later
+    batch (a value <= 0): start again with log_target=False, as fit_batches does."""
+
+    def __init__(self, model, spec, n_series, newest, validate: bool, log_target) -> None:
+        model.spec = spec
+        self.model, self.n_series, self.validate = model, n_series, validate
+        self.wanted = log_target
+        self.newest = None if newest is None else np.datetime64(pd.Timestamp(newest))
+        self.gathered = Gathered()
+        self.index = 0
+        self.started = time.perf_counter()
+
+    def add(self, frame: pd.DataFrame, validated: bool = False) -> bool:
+        """validated: the frame already went through validate_training_frame and
+        drop_leading_nulls (a backtest window's history): not checked again."""
+        model = self.model
+        clean = model._clean(frame, model.spec, validated)
+        positive = bool((clean["value"] > 0).all())
+        if self.index == 0:
+            model.log_target = positive if self.wanted is None else self.wanted
+        if model.log_target and not positive:
+            if self.wanted:
+                raise InvalidInputError(
+                    "lightgbm log_target needs every value > 0; set log_target: false "
+                    "in its preset."
+                )
+            return False
+        count = model.config.validation_origins
+        self.gathered.add(model._rows(), clean, self.index, self.n_series, count, self.newest)
+        if self.index == 0 and not self.validate:  # the report needs no rows: free the batch
+            self.gathered.first = clean.iloc[:0]
+        self.index += 1
+        return True
+
+    def finish(self) -> FitReport:
+        model, gathered = self.model, self.gathered
+        if not gathered.train.n_rows:
+            raise InvalidInputError(
+                f"lightgbm needs series longer than {model._rows().look_back + 1} periods with "
+                "targets after them; none is. Use a statistical model or load more history."
+            )
+        calibration = model._calibrate(gathered) if gathered.calibration.n_rows else None
+        rounds, validation = calibration or (model.config.max_rounds // 4 or 1, None)
+        if calibration is None:  # too little history to hold anything out: a point forecast
+            model.band = None
+        n_sampled = gathered.train.n_rows
+        matrix, target = gathered.train.arrays()
+        model.booster = _lightgbm().train(model._params(), model._dataset(matrix, target), rounds)
+        seconds = time.perf_counter() - self.started
+        first = gathered.first
+        if not self.validate or validation is None:
+            report = unvalidated_report(first, seconds, n_sampled, rounds)
+        else:
+            history = first[first["ts"] <= gathered.validation_ts.max()]
+            validation = validation[validation["series_id"].isin(history["series_id"])]
+            report = validation_report(
+                first, history, validation, model.spec, seconds, gathered.n_pairs, rounds
+            )
+        report.n_series = gathered.n_series
+        return report

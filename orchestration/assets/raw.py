@@ -1,10 +1,15 @@
 """raw/observations: the long table every dbt model starts from."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from orchestration.file_checks import PARQUET_SUFFIXES, SourceError, inspect_user_file
 from orchestration.hierarchy_io import (
     declared_levels,
     keep_series_attributes,
@@ -13,7 +18,13 @@ from orchestration.hierarchy_io import (
 )
 from orchestration.resources import WarehouseResource
 from orchestration.settings import load_pipeline
-from orchestration.sources import ColumnMapping, demo_frame, read_user_file, validate_raw
+from orchestration.sources import (
+    ColumnMapping,
+    demo_frame,
+    read_user_file,
+    to_raw_frame,
+    validate_raw,
+)
 from orchestration.warehouse.loads import LoadRecord, utc_now
 
 RAW_KEY = dg.AssetKey(["raw", "observations"])
@@ -22,6 +33,9 @@ RAW_SCHEMA, RAW_TABLE = "raw", "observations"
 # the next dbt build to refresh fully, appends let it build incrementally.
 LOAD_LOG_TABLE = "observation_loads"
 LOAD_MODES = ("replace", "append")
+# A Parquet file is read, checked and written this many rows at a time (one transaction for the
+# whole file all the same): memory follows the batch, not the file.
+STREAM_ROWS = 1_000_000
 
 
 class RawLoadConfig(dg.Config):
@@ -65,6 +79,13 @@ def raw_observations(
         context.log.info("Keeping the current raw.observations (%d rows).", table.num_rows)
         ids = table.column("series_id").to_pandas()
         keep_series_attributes(client, RAW_SCHEMA, ids, declared_levels())
+        rows, series, columns = table.num_rows, len(set(ids)), table.column_names
+    elif _streamed(dataset, config):
+        series_attributes_for(dataset, config, [], declared_levels())  # checked before writing
+        rows, ids, columns = _stream(context, client, config)
+        attributes = series_attributes_for(dataset, config, ids, declared_levels())
+        write_series_attributes(client, RAW_SCHEMA, attributes, merge=config.mode == "append")
+        series = len(ids)
     else:
         table = pa.Table.from_pandas(_frame(dataset, config), preserve_index=False)
         # Checked before writing: a bad file never replaces the raw table.
@@ -73,15 +94,76 @@ def raw_observations(
         attributes = series_attributes_for(dataset, config, ids, declared_levels())
         _write(context, client, table, config.mode)
         write_series_attributes(client, RAW_SCHEMA, attributes, merge=config.mode == "append")
+        rows, series, columns = table.num_rows, len(set(ids)), table.column_names
     return dg.MaterializeResult(
         metadata={
             "dataset": dataset,
             "mode": "keep" if dataset == "current" else config.mode,
-            "dagster/row_count": table.num_rows,
-            "series": len(table.column("series_id").unique()),
-            "columns": table.column_names,
+            "dagster/row_count": rows,
+            "series": series,
+            "columns": columns,
         }
     )
+
+
+def _streamed(dataset: str, config: RawLoadConfig) -> bool:
+    """A Parquet file: read a record batch at a time (CSV is read whole)."""
+    return (
+        dataset == "file"
+        and bool(config.path)
+        and Path(str(config.path)).suffix.lower() in PARQUET_SUFFIXES
+    )
+
+
+def _stream(context, client, config: RawLoadConfig) -> tuple[int, set[str], list[str]]:
+    """Load a Parquet file batch by batch, each batch mapped and checked like a whole file
+    (errors name the row in the file); one transaction at the end (load_batches), so a bad
+    batch leaves the raw table as it was. (rows, series ids, columns)."""
+    path = Path(str(config.path))
+    mapping = _mapping(config)
+    inspect_user_file(path, mapping)
+    stamp = pd.Timestamp(utc_now())  # one loaded_at for every row of a replace
+    ids: set[str] = set()
+    columns: list[str] = []
+
+    def batches() -> Iterator[pa.Table]:
+        ids.clear()
+        offset = 0
+        for batch in _parquet_batches(path, mapping):
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(offset, offset + len(frame))  # rows named as in the file
+            raw = to_raw_frame(frame, mapping, source=str(path)).assign(loaded_at=stamp)
+            table = pa.Table.from_pandas(raw, preserve_index=False)
+            validate_raw(table, str(path))
+            ids.update(pc.unique(table.column("series_id")).to_pylist())
+            columns[:] = table.column_names
+            offset += len(frame)
+            yield table
+        if offset == 0:
+            raise SourceError(f"{path} has a header but no data rows: nothing to load.")
+
+    record = client.load_batches(
+        RAW_SCHEMA, RAW_TABLE, batches, config.mode, "loaded_at", LOAD_LOG_TABLE
+    )
+    context.log.info(
+        "Loaded %d rows of %d series from %s (%s), loaded_at %s.",
+        record.row_count,
+        record.series,
+        path,
+        config.mode,
+        record.loaded_at,
+    )
+    return record.row_count, ids, columns
+
+
+def _parquet_batches(path: Path, mapping: ColumnMapping) -> Iterator[pa.RecordBatch]:
+    try:
+        parquet = pq.ParquetFile(path)
+        names = set(parquet.schema_arrow.names)
+        wanted = [c for c in mapping.columns() if c in names]  # a missing one: to_raw_frame says
+        yield from parquet.iter_batches(batch_size=STREAM_ROWS, columns=wanted)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise SourceError(f"{path} is not a readable Parquet file: {error}.") from error
 
 
 def _write(context: dg.AssetExecutionContext, client, table: pa.Table, mode: str) -> None:
@@ -98,13 +180,17 @@ def _frame(dataset: str, config: RawLoadConfig):
     if dataset == "file":
         if not config.path:
             raise ValueError("dataset=file needs `path` (a CSV or Parquet file).")
-        mapping = ColumnMapping(
-            series_id=config.series_id_column,
-            timestamp=config.timestamp_column,
-            value=config.value_column,
-            covariates=list(config.covariates),
-        )
+        mapping = _mapping(config)
         return read_user_file(
             Path(config.path), mapping, delimiter=config.delimiter, encoding=config.encoding
         )
     return demo_frame(dataset, config.max_series)
+
+
+def _mapping(config: RawLoadConfig) -> ColumnMapping:
+    return ColumnMapping(
+        series_id=config.series_id_column,
+        timestamp=config.timestamp_column,
+        value=config.value_column,
+        covariates=list(config.covariates),
+    )

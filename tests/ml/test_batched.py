@@ -74,15 +74,29 @@ def test_local_models_score_the_same_points_batch_by_batch(features):
 
 
 def test_one_batch_of_every_series_trains_the_same_lightgbm(features):
-    chosen = [_candidate("lightgbm")]
+    chosen = [_candidate("seasonal_naive"), _candidate("lightgbm")]
     whole = run_backtest(features, SPEC, chosen, CONFIG)
-    batches, _ = _batches(features, 100)
+    batches, calls = _batches(features, 100)
     batched = run_backtest_batched(batches, SPEC, chosen, CONFIG, features["ts"].max(), 8)
-    key = ["cutoff", "series_id", "horizon_step"]
+    assert len(calls) == 1  # one read for every model and cutoff, global ones included
+    key = ["model", "cutoff", "series_id", "horizon_step"]
     pd.testing.assert_frame_equal(
         batched.points.sort_values(key, ignore_index=True),
         whole.points.sort_values(key, ignore_index=True),
     )
+
+
+def test_a_log_scale_guessed_wrong_in_the_one_pass_falls_back_to_reading_again(features):
+    # The first batch is positive (log scale guessed), a later one has a zero value.
+    last = sorted(features["series_id"].unique())[-1]
+    frame = features.copy()
+    frame.loc[(frame["series_id"] == last) & (frame.index % 7 == 0), "value"] = 0.0
+    batches, calls = _batches(frame, 3)
+    chosen = [_candidate("lightgbm")]
+    batched = run_backtest_batched(batches, SPEC, chosen, CONFIG, frame["ts"].max(), 8)
+    assert len(calls) > 1
+    assert batched.points.groupby("cutoff")["series_id"].nunique().eq(8).all()
+    assert batched.points[["p10", "p50", "p90"]].notna().all().all()
 
 
 def test_lightgbm_from_several_batches_samples_its_share_of_each(features):
