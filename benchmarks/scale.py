@@ -85,7 +85,10 @@ def materialize(defs, keys: list, ops: dict):
     own = {c for k in keys for c in defs.resolve_assets_def(k).check_keys if c.asset_key == k}
     job = job.get_subset(asset_selection=set(keys), asset_check_selection=own)
     result = job.execute_in_process(
-        run_config={"ops": ops}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+        # INFO: the stage lines stay readable; Dagster's per-event DEBUG lines are noise here.
+        run_config={"ops": ops, "loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
     )
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]

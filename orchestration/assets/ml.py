@@ -152,6 +152,14 @@ def training_identity(pipeline: str, data_version: str, family: str, params: dic
     }
 
 
+def _version_metadata(registered: RegisteredModel) -> dict[str, str]:
+    return {
+        "model_name": registered.name,
+        "model_version": registered.version,
+        "mlflow_run_id": registered.run_id,
+    }
+
+
 def reused_champion(
     context: dg.AssetExecutionContext,
     registered: RegisteredModel,
@@ -169,9 +177,7 @@ def reused_champion(
     return dg.MaterializeResult(
         metadata={
             "reused_champion": True,
-            "model_name": registered.name,
-            "model_version": registered.version,
-            "mlflow_run_id": registered.run_id,
+            **_version_metadata(registered),
             **{k: tags.get(k, "") for k in REUSED_TAGS},
             **{k: float(v) for k, v in metrics.items()},
         }
@@ -244,9 +250,7 @@ def train_and_register(
     return dg.MaterializeResult(
         metadata={
             "reused_champion": False,
-            "model_name": registered.name,
-            "model_version": registered.version,
-            "mlflow_run_id": registered.run_id,
+            **_version_metadata(registered),
             "feature_data_version": data.data_version,
             "model_family": choice.model,
             "model_detail": detail,
