@@ -15,7 +15,6 @@ operating system or the server when its holder dies, so a killed run never leave
 from __future__ import annotations
 
 import fcntl
-import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,9 +33,11 @@ def lock_file_name(name: str) -> str:
 
 
 def default_lock_dir() -> Path:
-    """WARECAST_HOME/locks (orchestration.settings.warecast_home's default without the env)."""
-    home = os.environ.get("WARECAST_HOME") or Path(__file__).resolve().parents[2] / ".warecast"
-    return Path(home) / "locks"
+    """WARECAST_HOME/locks."""
+    # Imported here: settings pulls in ml/ config, which the warehouse clients do not need.
+    from orchestration.settings import warecast_home
+
+    return warecast_home() / "locks"
 
 
 @contextmanager
