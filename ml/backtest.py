@@ -224,11 +224,11 @@ def score_candidate(candidate: Candidate, window: Window, spec: ForecastSpec) ->
         model.fit(history, spec, validate=False)
         forecast = model.predict(history)
     except Exception as error:
-        raise _failed(candidate, window.cutoff, error) from error
+        raise failed_at_cutoff(candidate, window.cutoff, error) from error
     return score_forecast(candidate, window, forecast)
 
 
-def _failed(candidate: Candidate, cutoff: pd.Timestamp, error: Exception) -> RuntimeError:
+def failed_at_cutoff(candidate: Candidate, cutoff: pd.Timestamp, error: Exception) -> RuntimeError:
     return RuntimeError(
         f"Model {candidate.name!r} (preset {candidate.preset!r}) failed at cutoff {cutoff}: {error}"
     )

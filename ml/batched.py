@@ -35,6 +35,7 @@ from ml.backtest import (
     backtest_window,
     check_candidates,
     cutoff_dates,
+    failed_at_cutoff,
     refuse_empty_cutoffs,
     run_backtest,
     score_candidate,
@@ -173,10 +174,7 @@ class _Fed:
         try:
             self.fitting.finish()
         except Exception as error:
-            raise RuntimeError(
-                f"Model {candidate.name!r} (preset {candidate.preset!r}) failed at cutoff "
-                f"{self.cutoff}: {error}"
-            ) from error
+            raise failed_at_cutoff(candidate, self.cutoff, error) from error
         for window in self.windows:
             forecast = self.model.predict(window.history)
             tally.parts.append(score_forecast(candidate, window, forecast))
@@ -217,10 +215,7 @@ def _global_fit(batches, spec, candidate, cutoff, n_series, columns, tally: _Tal
     try:
         model.fit_batches(histories, spec, validate=False, n_series=n_series, newest=cutoff)
     except Exception as error:
-        raise RuntimeError(
-            f"Model {candidate.name!r} (preset {candidate.preset!r}) failed at cutoff "
-            f"{cutoff}: {error}"
-        ) from error
+        raise failed_at_cutoff(candidate, cutoff, error) from error
     for window in _windows(batches, spec, cutoff, columns, tally):
         forecast = model.predict(window.history)
         tally.parts.append(score_forecast(candidate, window, forecast))
