@@ -122,6 +122,10 @@ def test_dagster_and_mlflow_show_the_lineage_the_fan_chart_and_the_plot(ui_env, 
     if problem:
         pytest.fail(problem)
     OUTPUT.mkdir(exist_ok=True)
+    # Create the instance's SQLite storage before anything else opens it. `dagster dev` and this
+    # process creating it at the same moment both stamp the schema version, and every later
+    # open then fails with "alembic_version has more than one head" (seen once in CI).
+    dg.DagsterInstance.get().dispose()
     dagster, mlflow, dagster_url, mlflow_url = _servers({**os.environ, **ui_env}, tmp_path)
     # The servers start while the pipeline runs; dagster dev shows runs as they land.
     with dagster, mlflow:
