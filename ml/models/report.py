@@ -99,8 +99,9 @@ def validation_report(
     `history`, the rows before them; MASE scaled by each series' history."""
     m = spec.season_length
     scores, baseline = [], []
+    pasts = history.groupby("series_id", sort=False)  # indexed once: not a scan per series
     for sid, val in validation.groupby("series_id"):
-        past = history[history["series_id"] == sid]
+        past = pasts.get_group(sid)
         scores.append(mase(val["actual"], val["p50"], past["value"], m))
         naive = seasonal_naive_forecast(past, spec)
         baseline.append(mase(val["actual"], naive["p50"].to_numpy(), past["value"], m))
