@@ -141,48 +141,83 @@
     {{ dbt.datediff("cast('1900-01-01 00:00:00' as timestamp)", column, grain()) }}
 {%- endmacro %}
 
+{#- The first period of block `block_id` (an SQL expression), less `before` periods. -#}
+{% macro block_start(block_id, before='0') -%}
+    {{ dbt.dateadd(grain(), '(' ~ block_id ~ ') * ' ~ feature_block() ~ ' - (' ~ before ~ ')',
+        "cast('1900-01-01 00:00:00' as timestamp)") }}
+{%- endmacro %}
+
 {#- Block of a period number; floor, not integer division, so earlier periods count down. -#}
 {% macro block_of(period_number) -%}
     cast(floor(cast({{ period_number }} as {{ type_double() }}) / {{ feature_block() }}) as bigint)
 {%- endmacro %}
 
-{#- Start of the rebuild per series, for a model over a dense per-series grid `relation` whose
-    rows from `changed` (series_id, changed_ts) on are stale: the last observed period before
-    the change (it seeds the forward fill and starts any gap the change extends), or the
-    series' first period. A full refresh passes every series with its first period. -#}
-{% macro rebuild_starts(relation, changed, time_column, is_observed) -%}
-    {{ return(adapter.dispatch('rebuild_starts', 'warecast')(relation, changed, time_column, is_observed)) }}
+{#- The grid rows to rebuild for each run of changed periods, for a model over a dense
+    per-series grid `relation`. `changed` has (series_id, from_ts, to_ts): runs of consecutive
+    changed periods. A run's rows and the gap rows around it depend on it: from the last
+    observed period before it (it seeds the forward fill; the series' first period if none) to
+    the first observed period after it (where the fill restarts; the series' last period if
+    none). A late correction thus rebuilds a few rows, not its series to the end. A full refresh
+    passes one run per series, from its first period to its last. -#}
+{% macro rebuild_ranges(relation, changed, time_column, is_observed) -%}
+    {{ return(adapter.dispatch('rebuild_ranges', 'warecast')(relation, changed, time_column, is_observed)) }}
 {%- endmacro %}
 
-{% macro default__rebuild_starts(relation, changed, time_column, is_observed) -%}
+{% macro default__rebuild_ranges(relation, changed, time_column, is_observed) -%}
     select
-        r.series_id,
+        c.series_id,
         coalesce(
-            max(case when r.{{ time_column }} < c.changed_ts and {{ is_observed }} then r.{{ time_column }} end),
+            max(case when r.{{ time_column }} < c.from_ts and {{ is_observed }} then r.{{ time_column }} end),
             min(r.{{ time_column }})
         ) as start_ts,
-        max(r.{{ time_column }}) as last_ts
+        coalesce(
+            min(case when r.{{ time_column }} > c.to_ts and {{ is_observed }} then r.{{ time_column }} end),
+            max(r.{{ time_column }})
+        ) as end_ts
     from {{ relation }} as r
     inner join {{ changed }} as c on r.series_id = c.series_id
-    group by r.series_id
+    group by c.series_id, c.from_ts
 {%- endmacro %}
 
-{#- PostgreSQL: the same three values per changed series as look-ups in the (series_id, time)
-    index, not an aggregate over every row of every changed series (Day N changes them all).
-    Snowflake rejects correlated subqueries with a non-equality condition, hence the dispatch. -#}
-{% macro postgres__rebuild_starts(relation, changed, time_column, is_observed) -%}
+{#- PostgreSQL: the same values per run as look-ups in the (series_id, time) index, not an
+    aggregate over every row of every changed series (Day N changes them all). Snowflake rejects
+    correlated subqueries with a non-equality condition, hence the dispatch. -#}
+{% macro postgres__rebuild_ranges(relation, changed, time_column, is_observed) -%}
     select
         c.series_id,
         coalesce(
             (
                 select max(r.{{ time_column }}) from {{ relation }} as r
-                where r.series_id = c.series_id and r.{{ time_column }} < c.changed_ts and {{ is_observed }}
+                where r.series_id = c.series_id and r.{{ time_column }} < c.from_ts and {{ is_observed }}
             ),
             (select min(r.{{ time_column }}) from {{ relation }} as r where r.series_id = c.series_id)
         ) as start_ts,
-        (select max(r.{{ time_column }}) from {{ relation }} as r where r.series_id = c.series_id)
-            as last_ts
+        coalesce(
+            (
+                select min(r.{{ time_column }}) from {{ relation }} as r
+                where r.series_id = c.series_id and r.{{ time_column }} > c.to_ts and {{ is_observed }}
+            ),
+            (select max(r.{{ time_column }}) from {{ relation }} as r where r.series_id = c.series_id)
+        ) as end_ts
     from {{ changed }} as c
+{%- endmacro %}
+
+{#- Runs of consecutive periods among `periods` (series_id, <time_column>): (series_id, from_ts,
+    to_ts), one row per run (gaps and islands: a run's periods keep period number minus rank). -#}
+{% macro period_runs(periods, time_column) -%}
+    select
+        series_id,
+        min({{ time_column }}) as from_ts,
+        max({{ time_column }}) as to_ts
+    from (
+        select
+            series_id,
+            {{ time_column }},
+            {{ period_number(time_column) }}
+            - row_number() over (partition by series_id order by {{ time_column }}) as run_id
+        from {{ periods }}
+    ) as numbered
+    group by series_id, run_id
 {%- endmacro %}
 
 {#- A filter that applies on incremental runs only (`true` on a full refresh): written as one
@@ -191,20 +226,35 @@
     {%- if incremental_run() -%}({{ condition }}){%- else -%}true{%- endif -%}
 {%- endmacro %}
 
-{#- Per series touched since this model's watermark: the feature block to rebuild from, the one
-    holding the last observed period before the earliest change. fct_training_features and
-    fct_feature_block_hashes both rebuild whole blocks from there, so they agree on it. -#}
-{% macro first_rebuild_blocks(relation) -%}
-    select
+{#- The feature blocks to rebuild: (series_id, block_id) for every block holding a row of the
+    grid `relation` built after this model's watermark (built_at: it also marks the gap rows a
+    change refilled, which carry no loaded_at), and the block after it when the row lies in the
+    look-back that block re-reads. fct_training_features rebuilds exactly these blocks, whole;
+    fct_feature_block_hashes rehashes them. -#}
+{% macro rebuild_blocks(relation) -%}
+    {%- set block, lookback = feature_block(), feature_lookback() -%}
+    {%- set changed -%}
+        (
+            select
+                series_id,
+                {{ period_number('ts') }} as period_number
+            from {{ relation }}
+            where built_at > {{ watermark('built_at') }}
+        ) as changed
+    {%- endset %}
+    select distinct
         series_id,
-        {{ block_of(period_number('start_ts')) }} as first_block
+        block_id
     from (
-        {{ rebuild_starts(
-            relation,
-            '(select series_id, min(ts) as changed_ts from ' ~ relation
-            ~ ' where loaded_at > ' ~ watermark() ~ ' group by series_id)',
-            'ts',
-            'not r.is_filled'
-        ) }}
-    ) as starts
+        select
+            series_id,
+            {{ block_of('period_number') }} as block_id
+        from {{ changed }}
+        union all
+        select
+            series_id,
+            {{ block_of('period_number') }} + 1 as block_id
+        from {{ changed }}
+        where period_number - {{ block_of('period_number') }} * {{ block }} >= {{ block - lookback }}
+    ) as blocks
 {%- endmacro %}

@@ -201,6 +201,38 @@ def test_incremental_builds_equal_a_full_refresh(target, request, tmp_path):
     newest = incremental.table("fct_training_features")["loaded_at"].max()
     assert newest == _newest_raw(incremental)
 
+    # A late correction rewrites the grid from the observed hour before it to the one after it,
+    # and the feature blocks those rows are in or are the look-back of; not the series' end.
+    late = _rows("s2", [30], [123.0])
+    incremental.client.append_rows("raw", "observations", arrow(late), "loaded_at")
+    dbt_build(tmp_path / "inc", target, incremental.env)
+    assert _written(incremental, "int_observations_regularized") == [
+        ("s2", h) for h in (29, 30, 31)
+    ]
+    hours = [h for _, h in _written(incremental, "fct_training_features")]
+    blocks = {_block(h) for h in (29, 30, 31)} | {_block(h + LOOKBACK) for h in (29, 30, 31)}
+    assert hours == [h for h in range(0, 201) if _block(h) in blocks]
+    assert {s for s, _ in _written(incremental, "fct_training_features")} == {"s2"}
+
+
+LOOKBACK, BLOCK = 25, 100  # feature_lookback() and feature_block() for DBT_VARS
+
+
+def _block(hour: int) -> int:
+    """The feature block of an hour after START (blocks count hours from 1900-01-01)."""
+    return (
+        int((START + pd.Timedelta(hours=hour) - pd.Timestamp("1900-01-01")) / pd.Timedelta(hours=1))
+        // BLOCK
+    )
+
+
+def _written(side: Side, model: str) -> list[tuple[str, int]]:
+    """(series_id, hours after START) of the rows the newest dbt invocation wrote."""
+    frame = side.table(model)
+    frame = frame[frame["built_at"] == frame["built_at"].max()]
+    hours = (frame["ts"] - START) / pd.Timedelta(hours=1)
+    return sorted(zip(frame["series_id"], hours.astype(int), strict=True))
+
 
 def _newest_raw(side: Side):
     return side.client.read_table("raw", "observations").column("loaded_at").to_pandas().max()

@@ -2,10 +2,12 @@
     Periods with no usable observation are filled by var('fill_strategy'); is_filled marks them.
     loaded_at is the aggregated period's (null on a gap the grid adds).
 
-    Incremental: for each series with periods aggregated after this model's watermark, the grid
-    is rebuilt from the last observed period before the earliest change (it seeds the forward
-    fill and starts any gap the change opens) to the series' end; a new series, or a period
-    before a series' start, rebuilds the series. -#}
+    Incremental: for each run of consecutive periods aggregated after this model's watermark,
+    the grid is rebuilt from the last observed period before the run (it seeds the forward fill)
+    to the first observed period after it (where the fill restarts), or to the series' first or
+    last period where there is none: a new hour rebuilds the gap before it, a late correction a
+    few rows, a new series, or a period before a series' start, the series
+    (macros/incremental.sql, rebuild_ranges). -#}
 {{ config(**incremental_config()) }}
 {%- set strategy = fill_strategy() -%}
 {#- forward_fill: one window with IGNORE NULLS where the engine has it (ignore_nulls_fill);
@@ -22,16 +24,29 @@
     materializes a CTE read more than once, and then uses none of its indexes. -#}
 {%- set aggregated = ref('int_observations_aggregated') %}
 
-with changed as (
+with changed_periods as (
 
     select
         series_id,
-        min(period_ts) as changed_ts
+        period_ts
     from {{ aggregated }}
+    where {{ on_incremental_run('loaded_at > ' ~ watermark()) }}
+
+),
+
+changed as (
+
     {%- if incremental_run() %}
-        where loaded_at > {{ watermark() }}
+        {{ period_runs('changed_periods', 'period_ts') }}
+    {%- else %}
+        -- a full build: every series, one run from its first period to its last
+        select
+            series_id,
+            min(period_ts) as from_ts,
+            max(period_ts) as to_ts
+        from changed_periods
+        group by series_id
     {%- endif %}
-    group by series_id
 
 ),
 
@@ -40,9 +55,9 @@ spans as (
     select
         series_id,
         start_ts,
-        cast({{ periods_between('start_ts', 'last_ts') }} as integer) as n_periods
+        cast({{ periods_between('start_ts', 'end_ts') }} as integer) as n_periods
     from
-        ({{ rebuild_starts(aggregated, 'changed', 'period_ts', 'r.value is not null') }})
+        ({{ rebuild_ranges(aggregated, 'changed', 'period_ts', 'r.value is not null') }})
             as bounds
 
 ),
@@ -55,7 +70,8 @@ offsets as (
 
 spine as (
 
-    select
+    -- the ranges of two runs of one series can overlap: each grid row once
+    select {% if incremental_run() %}distinct{% endif %}
         series_id,
         {{ dbt.dateadd(grain(), 'period_offset', 'start_ts') }} as ts
     from offsets

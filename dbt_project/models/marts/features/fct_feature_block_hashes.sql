@@ -1,7 +1,8 @@
 {#- Grain: one row per (series_id, block_id): the content hash of the feature rows of one block of
     feature_block() periods (macros/incremental.sql) of one series. fct_feature_fingerprint
-    combines them into the feature data version. Incremental: rehashes the blocks from the one
-    holding the last observed period before a change, as fct_training_features rebuilds them. -#}
+    combines them into the feature data version. Incremental: rehashes the blocks
+    fct_training_features wrote after this model's watermark (built_at); it writes blocks whole,
+    so those rows are every row of each block to rehash. -#}
 {{ config(**incremental_config('block_id')) }}
 
 {#- The feature table is named where it is read, not in an import CTE: PostgreSQL materializes a
@@ -10,32 +11,12 @@
 
 with
 
-{% if incremental_run() %}
-    first_blocks as (
+rows_read as (
 
-        {{ first_rebuild_blocks(features) }}
+    select * from {{ features }}
+    where {{ on_incremental_run('built_at > ' ~ watermark('built_at')) }}
 
-    ),
-
-    rows_read as (
-
-        select features.*
-        from {{ features }} as features
-        inner join first_blocks
-            on
-                features.series_id = first_blocks.series_id
-                and features.ts
-                >= {{ dbt.dateadd(grain(), 'first_blocks.first_block * ' ~ feature_block(),
-                "cast('1900-01-01 00:00:00' as timestamp)") }}
-
-    ),
-{% else %}
-    rows_read as (
-
-        select * from {{ features }}
-
-    ),
-{% endif %}
+),
 
 blocked as (
 

@@ -22,8 +22,10 @@
     PostgreSQL also gets its lags computed in the running sums' WindowAgg node (lag_window) and
     calendar fields from date_part (calendar_part): macros/window_speed.sql.
 
-    Incremental: for each series with regularized periods loaded after this model's watermark,
-    rows are rebuilt from the block holding the last observed period before the change. -#}
+    Incremental: the blocks holding grid rows built after this model's watermark (built_at), and
+    the next block where such a row lies in its look-back, are rebuilt whole, each from its rows
+    and the look-back before it (macros/incremental.sql, rebuild_blocks): a new hour rebuilds
+    its block, a late correction one or two blocks. -#}
 {{ config(**incremental_config()) }}
 {%- set z = var('outlier_z') -%}
 {%- if z is not number -%}
@@ -44,20 +46,26 @@
 with
 
 {% if incremental_run() %}
-    first_blocks as (
+    blocks as (
 
-        {{ first_rebuild_blocks(regular) }}
+        {{ rebuild_blocks(regular) }}
 
     ),
 
-    read_from as (
+    read_ranges as (
 
+        -- A block's rows, and the look-back before it unless the block before is read whole:
+        -- ranges that never overlap, so every row is read once.
         select
-            series_id,
-            first_block,
-        {{ dbt.dateadd(grain(), 'first_block * ' ~ block ~ ' - ' ~ lookback,
-            "cast('1900-01-01 00:00:00' as timestamp)") }} as read_ts
-        from first_blocks
+            blocks.series_id,
+            {{ block_start('blocks.block_id') }} as own_ts,
+            {{ block_start('blocks.block_id',
+                'case when previous.block_id is null then ' ~ lookback ~ ' else 0 end') }}
+                as read_ts,
+            {{ block_start('blocks.block_id + 1') }} as end_ts
+        from blocks
+        left join blocks as previous
+            on blocks.series_id = previous.series_id and blocks.block_id = previous.block_id + 1
 
     ),
 
@@ -65,10 +73,13 @@ with
 
         select
             regular.*,
-            read_from.first_block
+            regular.ts >= read_ranges.own_ts as is_rebuilt
         from {{ regular }} as regular
-        inner join read_from
-            on regular.series_id = read_from.series_id and regular.ts >= read_from.read_ts
+        inner join read_ranges
+            on
+                regular.series_id = read_ranges.series_id
+                and regular.ts >= read_ranges.read_ts
+                and regular.ts < read_ranges.end_ts
 
     ),
 {% else %}
@@ -76,7 +87,7 @@ with
 
         select
             *,
-            cast(null as bigint) as first_block
+            true as is_rebuilt
         from {{ regular }}
 
     ),
@@ -142,7 +153,7 @@ running_sums as (
         loaded_at,
         own_block,
         part,
-        first_block,
+        is_rebuilt,
         center,
         dev,
         lag(value, 1) over ({{ lag_over }}) as lag_1,
@@ -183,7 +194,7 @@ owned as (
     select * from windowed
     where
         part = own_block
-        and {{ on_incremental_run('own_block >= first_block') }}
+        and {{ on_incremental_run('is_rebuilt') }}
 
 )
 
