@@ -169,3 +169,12 @@ def test_postgres_writes_into_a_table_with_its_own_column_types(
     assert warehouse.replace_partitions("ml", "typed", rows, ["series_id"]) == 3
     back = warehouse.read_table("ml", "typed").to_pandas().sort_values("series_id")
     assert [str(v) for v in back.step] == expected
+
+
+def test_duckdb_client_takes_the_profiles_memory_limit(warecast_home, monkeypatch):
+    """Python's DuckDB connection spills at the limit dbt gets, not at 80 % of RAM."""
+    monkeypatch.setenv("WARECAST_DUCKDB_MEMORY_LIMIT", "1GB")
+    client = Warehouse.from_profile(load_target(PROFILES_DIR, "duckdb"))
+    with client.session() as session:
+        (limit,) = session.con.execute("select current_setting('memory_limit')").fetchone()
+    assert limit == "953.6 MiB"  # DuckDB's 1GB, in its own units
