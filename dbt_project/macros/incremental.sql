@@ -9,8 +9,8 @@
 {#- delete+insert on (series_id, <ts column>): the adapter's own strategy on DuckDB, PostgreSQL
     and Snowflake; rows are never deleted by an append, only replaced or added. On PostgreSQL the
     tables get btree indexes (created on a full build; dbt-postgres `indexes`) so an incremental
-    run touches only the rows it needs: the key (the delete, the per-series look-ups of
-    rebuild_starts, the look-back reads), loaded_at (the watermark and the rows loaded after it)
+    run touches only the rows it needs: the key (the delete, the look-ups of rebuild_ranges,
+    the look-back reads), loaded_at (the watermark and the rows loaded after it)
     and built_at (the data tests' rows, written_by_this_build), and a full build ends with
     ANALYZE so the planner sees the new table. -#}
 {% macro incremental_config(time_column='ts', extra_keys=[], hooks=[]) -%}
@@ -229,10 +229,10 @@
 {#- The feature blocks to rebuild: (series_id, block_id) for every block holding a row of the
     grid `relation` built after this model's watermark (built_at: it also marks the gap rows a
     change refilled, which carry no loaded_at), and the block after it when the row lies in the
-    look-back that block re-reads. fct_training_features rebuilds exactly these blocks, whole;
-    fct_feature_block_hashes rehashes them. -#}
+    look-back that block re-reads: the block of the period feature_lookback() later (the
+    look-back is shorter than a block). fct_training_features rebuilds exactly these blocks,
+    whole; fct_feature_block_hashes rehashes them. -#}
 {% macro rebuild_blocks(relation) -%}
-    {%- set block, lookback = feature_block(), feature_lookback() -%}
     {%- set changed -%}
         (
             select
@@ -242,19 +242,13 @@
             where built_at > {{ watermark('built_at') }}
         ) as changed
     {%- endset %}
-    select distinct
+    select
         series_id,
-        block_id
-    from (
-        select
-            series_id,
-            {{ block_of('period_number') }} as block_id
-        from {{ changed }}
-        union all
-        select
-            series_id,
-            {{ block_of('period_number') }} + 1 as block_id
-        from {{ changed }}
-        where period_number - {{ block_of('period_number') }} * {{ block }} >= {{ block - lookback }}
-    ) as blocks
+        {{ block_of('period_number') }} as block_id
+    from {{ changed }}
+    union
+    select
+        series_id,
+        {{ block_of('period_number + ' ~ feature_lookback()) }} as block_id
+    from {{ changed }}
 {%- endmacro %}
