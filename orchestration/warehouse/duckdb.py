@@ -95,10 +95,21 @@ class DuckDBWarehouse(Warehouse):
         limit = (self.profile.get("settings") or {}).get("memory_limit")
         return {"memory_limit": str(limit)} if limit else {}
 
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path), config=self._config())
+        except duckdb.ConnectionException as error:
+            if "different configuration" not in str(error):
+                raise
+            # This process already has the file open under another configuration (dbt run
+            # in-process through dbtRunner, a notebook's own connection). DuckDB allows one
+            # instance per file per process, so join it: its memory limit stands.
+            return duckdb.connect(str(self.path))
+
     def _open(self) -> DuckDBSession:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return DuckDBSession(duckdb.connect(str(self.path), config=self._config()))
+            return DuckDBSession(self._connect())
         except duckdb.IOException as error:
             if not self.is_transient(error):
                 raise

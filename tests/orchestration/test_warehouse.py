@@ -178,3 +178,19 @@ def test_duckdb_client_takes_the_profiles_memory_limit(warecast_home, monkeypatc
     with client.session() as session:
         (limit,) = session.con.execute("select current_setting('memory_limit')").fetchone()
     assert limit == "953.6 MiB"  # DuckDB's 1GB, in its own units
+
+
+def test_duckdb_client_joins_a_connection_this_process_already_holds(warecast_home, monkeypatch):
+    """dbt run in-process (dbtRunner) keeps the file open under its own configuration;
+    the client must still read and write it rather than fail on the differing memory_limit."""
+    import duckdb
+
+    monkeypatch.setenv("WARECAST_DUCKDB_MEMORY_LIMIT", "1GB")
+    client = Warehouse.from_profile(load_target(PROFILES_DIR, "duckdb"))
+    client.path.parent.mkdir(parents=True, exist_ok=True)
+    held = duckdb.connect(str(client.path))  # default configuration, as another caller would
+    try:
+        client.replace_table("ml", "joined", _rows(dt.datetime(2024, 1, 1), "v1"))
+        assert client.read_table("ml", "joined").num_rows == 3
+    finally:
+        held.close()
