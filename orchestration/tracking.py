@@ -6,6 +6,7 @@ are the forecaster's safetensors weights and JSON config, so nothing is ever pic
 
 import tempfile
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,31 @@ if TYPE_CHECKING:
 
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 CHAMPION = "champion"
+# What loading and running any saved forecaster needs. Stated, not inferred: MLflow's inference
+# loads the model in a subprocess (about 4 s a registration) and records only the modules that
+# one family happened to import (no torch for a LightGBM champion, say). The `ml` package itself
+# comes from the warecast checkout that loads the model, as the inferred list assumed too.
+MODEL_DISTRIBUTIONS = (
+    "mlflow",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "pyyaml",
+    "safetensors",
+    "scipy",
+    "matplotlib",
+    "torch",
+    "lightning",
+    "pytorch-forecasting",
+    "statsforecast",
+    "lightgbm",
+)
+
+
+def model_requirements() -> list[str]:
+    """MODEL_DISTRIBUTIONS pinned at the versions this process runs (what trained the model)."""
+    return [f"{name}=={metadata.version(name)}" for name in MODEL_DISTRIBUTIONS]
 
 
 @dataclass(frozen=True)
@@ -69,6 +95,7 @@ class MlflowTracking(dg.ConfigurableResource):
                     name="model",
                     python_model=str(MODEL_CODE),
                     artifacts={"forecaster": str(Path(tmp) / "forecaster")},
+                    pip_requirements=model_requirements(),
                     registered_model_name=model_name,
                 )
             version = str(info.registered_model_version)

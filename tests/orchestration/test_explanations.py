@@ -118,3 +118,20 @@ def test_a_plot_that_fails_never_fails_the_asset():
     metadata = explanation_plot_metadata(empty, tracking=None, run_id="none")
     assert list(metadata) == ["explanation_chart (not rendered)"]
     assert "empty" in metadata["explanation_chart (not rendered)"].value
+
+
+def test_the_registered_model_states_its_requirements_and_loads(champion):
+    """The pip requirements are the pinned list (MLflow infers none), and the version loads."""
+    import mlflow
+
+    from orchestration.tracking import model_requirements
+
+    defs, features, registered = champion
+    uri = f"models:/{registered.name}/{registered.version}"
+    path = mlflow.artifacts.download_artifacts(f"{uri}/requirements.txt")
+    with open(path) as handle:
+        stated = [line.strip() for line in handle if line.strip()]
+    assert stated == model_requirements()
+    assert any(line.startswith(("torch==", "lightgbm==")) for line in stated)
+    forecast = mlflow.pyfunc.load_model(uri).predict(features)
+    assert forecast["series_id"].nunique() == 3
