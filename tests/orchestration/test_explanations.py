@@ -126,7 +126,7 @@ def test_the_registered_model_states_its_requirements_and_loads(champion):
 
     from orchestration.tracking import model_requirements
 
-    defs, features, registered = champion
+    _, features, registered = champion
     uri = f"models:/{registered.name}/{registered.version}"
     path = mlflow.artifacts.download_artifacts(f"{uri}/requirements.txt")
     with open(path) as handle:
