@@ -39,10 +39,7 @@ def print_summary(command: str, result, seconds: float) -> None:
     )
     if model.get("model_detail") and model.get("model_detail") != model.get("model_family"):
         print(f"  {model.get('model_family')}: {model.get('model_detail')}")
-    print(
-        f"  forecasts written: {written.get('dagster/row_count')} rows "
-        f"for {written.get('series')} series into {written.get('table')}"
-    )
+    print(f"  {forecasts_line(written)}")
     print("\nTables to query:")
     print(f"  {pipeline.forecast_schema}.forecasts        every forecast, with lineage columns")
     print("  marts.fct_forecasts_latest   the latest forecast per series (BI)")
@@ -52,3 +49,15 @@ def print_summary(command: str, result, seconds: float) -> None:
         print(f"\n  DuckDB file: {warecast_home() / 'warecast.duckdb'}")
     print("\nDagster UI: make ui         -> http://127.0.0.1:3000")
     print("MLflow UI:  make mlflow-ui  -> http://127.0.0.1:5000")
+
+
+def forecasts_line(written: dict) -> str:
+    """What the forecasts step did. Series whose features and champion are unchanged keep their
+    rows (a re-run writes none), which "0 rows" alone would make look like a failure."""
+    rows, table = written.get("dagster/row_count"), written.get("table")
+    refreshed = written.get("series_refreshed", written.get("series"))
+    line = f"forecasts written: {rows} rows for {refreshed} series into {table}"
+    kept = written.get("series_kept") or 0
+    if kept:
+        line += f"; {kept} series kept their forecasts (features and champion unchanged)"
+    return line

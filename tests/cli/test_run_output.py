@@ -46,3 +46,17 @@ def test_a_run_prints_one_line_per_stage_and_the_leaderboard(warecast_home):
     # dbt's per-node lines and MLflow's INFO logs are in the command's log, not on screen.
     assert not any("START sql" in line or "mlflow.store" in line for line in lines)
     assert len(lines) < 50, "\n".join(lines)
+
+
+def test_the_forecasts_line_says_which_series_kept_their_rows():
+    """A re-run on unchanged data writes no rows; the summary says why, not just "0 rows"."""
+    from orchestration.summary import forecasts_line
+
+    rerun = {"dagster/row_count": 0, "series": 152, "series_refreshed": 0, "series_kept": 152}
+    rerun["table"] = "ml.forecasts"
+    assert forecasts_line(rerun) == (
+        "forecasts written: 0 rows for 0 series into ml.forecasts; "
+        "152 series kept their forecasts (features and champion unchanged)"
+    )
+    first = {**rerun, "dagster/row_count": 3648, "series_refreshed": 152, "series_kept": 0}
+    assert forecasts_line(first) == "forecasts written: 3648 rows for 152 series into ml.forecasts"
