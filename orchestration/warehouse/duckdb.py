@@ -88,23 +88,23 @@ class DuckDBWarehouse(Warehouse):
         # Beside the database file: every process writing this file sees the same lock.
         return self.path.with_name(f"{self.path.name}.{lock_file_name(name)}")
 
-    def _config(self) -> dict[str, str]:
-        """The profile's memory_limit, as dbt gets it: DuckDB otherwise grows to 80 % of RAM
-        before it spills. Not its other settings: preserve_insertion_order suits dbt's models,
-        which order their windows themselves, not every reader of a table."""
-        limit = (self.profile.get("settings") or {}).get("memory_limit")
-        return {"memory_limit": str(limit)} if limit else {}
-
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        try:
-            return duckdb.connect(str(self.path), config=self._config())
-        except duckdb.ConnectionException as error:
-            if "different configuration" not in str(error):
+        """A connection with the profile's memory_limit, set as dbt-duckdb sets its `settings`:
+        by SET after a connect with the default configuration. DuckDB keeps one instance per file
+        per process and refuses a connect whose configuration differs from it, so a connect-time
+        limit would fail wherever dbt already holds the file in this process (dbtRunner).
+        Without a limit DuckDB grows to 80 % of RAM before it spills. Not the profile's other
+        settings: preserve_insertion_order suits dbt's models, which order their windows
+        themselves, not every reader of a table."""
+        con = duckdb.connect(str(self.path))
+        limit = (self.profile.get("settings") or {}).get("memory_limit")
+        if limit:
+            try:
+                con.execute("set memory_limit = ?", [str(limit)])
+            except duckdb.Error:
+                con.close()
                 raise
-            # This process already has the file open under another configuration (dbt run
-            # in-process through dbtRunner, a notebook's own connection). DuckDB allows one
-            # instance per file per process, so join it: its memory limit stands.
-            return duckdb.connect(str(self.path))
+        return con
 
     def _open(self) -> DuckDBSession:
         self.path.parent.mkdir(parents=True, exist_ok=True)
