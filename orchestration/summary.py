@@ -55,7 +55,7 @@ def forecasts_line(written: dict) -> str:
     """What the forecasts step did. Series whose features and champion are unchanged keep their
     rows (a re-run writes none), which "0 rows" alone would make look like a failure."""
     rows, table = written.get("dagster/row_count"), written.get("table")
-    refreshed = written.get("series_refreshed", written.get("series"))
+    refreshed = written.get("series_refreshed")
     line = f"forecasts written: {rows} rows for {refreshed} series into {table}"
     kept = written.get("series_kept") or 0
     if kept:
