@@ -27,6 +27,7 @@ from ml.errors import InvalidInputError
 from ml.evaluation import SUMMARY_METRICS, score_points, summarize_scores
 from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import Forecaster
+from ml.models.fallback import can_fit, fallback_forecast
 
 POINT_COLUMNS = [
     "model",
@@ -101,8 +102,10 @@ class Candidate:
 class BacktestResult:
     points: pd.DataFrame  # POINT_COLUMNS: cutoff x series x horizon step x model
     summary: pd.DataFrame  # one row per model: SUMMARY_METRICS, counts, timings
-    cutoffs: list[pd.Timestamp]
+    cutoffs: list[pd.Timestamp]  # the cutoffs scored (dropped ones excluded)
     skipped_series: dict[pd.Timestamp, list[str]] = field(default_factory=dict)
+    # Cutoffs no series could be forecast at (too little history before them): not scored.
+    dropped_cutoffs: list[pd.Timestamp] = field(default_factory=list)
 
 
 def cutoff_dates(last_ts: pd.Timestamp, spec: ForecastSpec, config: BacktestConfig) -> list:
@@ -128,7 +131,8 @@ def run_backtest(
     clean = drop_leading_nulls(validate_training_frame(frame, spec.freq, list(feature_columns)))
     cutoffs = cutoff_dates(clean["ts"].max(), spec, config)
     windows = [backtest_window(clean, cutoff, spec) for cutoff in cutoffs]
-    check_enough_history(windows, cutoffs, config)
+    dropped = drop_empty_cutoffs([w.cutoff for w in windows if w.history.empty], cutoffs, config)
+    windows = [w for w in windows if w.cutoff not in dropped]
     parts, seconds = [], {c.name: 0.0 for c in candidates}
     for candidate in candidates:
         for window in windows:
@@ -143,8 +147,9 @@ def run_backtest(
     return BacktestResult(
         points=points,
         summary=summarize(points, seconds),
-        cutoffs=cutoffs,
+        cutoffs=[w.cutoff for w in windows],
         skipped_series={w.cutoff: w.skipped for w in windows if w.skipped},
+        dropped_cutoffs=dropped,
     )
 
 
@@ -199,19 +204,26 @@ def check_candidates(candidates: Sequence[Candidate]) -> None:
         )
 
 
-def check_enough_history(windows: list[Window], cutoffs: list, config: BacktestConfig) -> None:
-    refuse_empty_cutoffs([w.cutoff for w in windows if w.history.empty], cutoffs, config)
-
-
-def refuse_empty_cutoffs(empty: list, cutoffs: list, config: BacktestConfig) -> None:
-    """Stops with what to change when no series can be forecast at some cutoffs."""
-    if empty:
+def drop_empty_cutoffs(
+    empty: list, cutoffs: list, config: BacktestConfig, warn: bool = True
+) -> list:
+    """The cutoffs no series can be forecast at, each dropped with a one-line warning; stops
+    with what to change when that leaves none (a short history should shorten the backtest,
+    not end it: docs/reliability.md)."""
+    if len(empty) == len(cutoffs):
         raise InvalidInputError(
-            f"No series has {MIN_HISTORY}+ periods up to cutoff(s) {[str(c) for c in empty]} "
-            f"({config.cutoffs} cutoffs, {config.step or 'horizon'} periods apart, ending one "
-            f"horizon before {cutoffs[-1]}). Lower `backtest.cutoffs` or `backtest.step`, or "
-            "load more history."
+            f"No series has {MIN_HISTORY}+ periods up to any cutoff ({config.cutoffs} cutoffs, "
+            f"{config.step or 'horizon'} periods apart, the newest one horizon before the last "
+            f"period, {cutoffs[-1]}). Lower `backtest.cutoffs` or `backtest.step`, shorten the "
+            "horizon, or load more history."
         )
+    for cutoff in empty if warn else ():
+        log.warning(
+            "Backtest cutoff %s dropped: no series has %d+ periods up to it and an actual after.",
+            cutoff,
+            MIN_HISTORY,
+        )
+    return list(empty)
 
 
 def score_candidate(candidate: Candidate, window: Window, spec: ForecastSpec) -> pd.DataFrame:
@@ -219,6 +231,8 @@ def score_candidate(candidate: Candidate, window: Window, spec: ForecastSpec) ->
     if candidate.max_history:
         history = history.groupby("series_id", sort=False).tail(candidate.max_history)
     model = candidate.build()
+    if not can_fit(model, history, spec, validate=False):
+        return score_forecast(candidate, window, fell_back(candidate, window, history, spec))
     try:
         # validate=False: the backtest scores the model itself; no held-out report is needed.
         model.fit(history, spec, validate=False)
@@ -226,6 +240,19 @@ def score_candidate(candidate: Candidate, window: Window, spec: ForecastSpec) ->
     except Exception as error:
         raise failed_at_cutoff(candidate, window.cutoff, error) from error
     return score_forecast(candidate, window, forecast)
+
+
+def fell_back(candidate: Candidate, window: Window, history: pd.DataFrame, spec: ForecastSpec):
+    """Every series' labelled seasonal-naive fallback, for a model whose declared minimum
+    (Forecaster.min_history) no series reaches at this cutoff: scored, counted in
+    share_fallback, never a failure."""
+    log.warning(
+        "backtest %s at cutoff %s: every series is shorter than the model needs; "
+        "seasonal-naive fallback for all of them",
+        candidate.name,
+        window.cutoff,
+    )
+    return fallback_forecast(history, spec)
 
 
 def failed_at_cutoff(candidate: Candidate, cutoff: pd.Timestamp, error: Exception) -> RuntimeError:

@@ -35,8 +35,9 @@ from ml.backtest import (
     backtest_window,
     check_candidates,
     cutoff_dates,
+    drop_empty_cutoffs,
     failed_at_cutoff,
-    refuse_empty_cutoffs,
+    fell_back,
     run_backtest,
     score_candidate,
     score_forecast,
@@ -100,6 +101,7 @@ def run_backtest_batched(
     for candidate in [c for c in by_kind[BATCHED] if c not in fed]:
         for cutoff in cutoffs:
             _global_fit(batches, spec, candidate, cutoff, n_series, columns, tally)
+    warn = not by_kind[WHOLE]  # else run_backtest already warned about the cutoffs it dropped
     if by_kind[WHOLE]:
         whole = pd.concat(list(batches()), ignore_index=True)
         result = run_backtest(whole, spec, by_kind[WHOLE], config, columns, tally.time)
@@ -107,7 +109,8 @@ def run_backtest_batched(
         tally.seen.update(result.cutoffs)
         for cutoff, skipped in result.skipped_series.items():
             tally.skipped.setdefault(cutoff, set()).update(skipped)
-    refuse_empty_cutoffs([c for c in cutoffs if c not in tally.seen], cutoffs, config)
+    empty = [c for c in cutoffs if c not in tally.seen]
+    dropped = drop_empty_cutoffs(empty, cutoffs, config, warn)
     if on_fitted:
         for (name, cutoff), seconds in tally.seconds.items():
             on_fitted(name, cutoff, seconds)
@@ -118,8 +121,9 @@ def run_backtest_batched(
     return BacktestResult(
         points=points,
         summary=summarize(points, totals),
-        cutoffs=cutoffs,
-        skipped_series={c: sorted(s) for c, s in tally.skipped.items() if s},
+        cutoffs=[c for c in cutoffs if c not in dropped],
+        skipped_series={c: sorted(s) for c, s in tally.skipped.items() if s and c not in dropped},
+        dropped_cutoffs=dropped,
     )
 
 
@@ -154,12 +158,14 @@ class _Fed:
         self.tail = history_needed(self.model)
         self.windows: list[Window] = []
         self.ok = True
+        self.longest = 0  # periods of the longest series fed: below min_history, no fit
 
     def add(self, window: Window) -> None:
         started = time.perf_counter()
         if self.ok:
             self.ok = self.fitting.add(window.history, validated=True)
         history = window.history
+        self.longest = max(self.longest, int(history.groupby("series_id").size().max()))
         if self.tail is not None:
             history = history.groupby("series_id", sort=False).tail(self.tail)
         self.windows.append(Window(window.cutoff, history, window.actuals, window.scale, []))
@@ -170,13 +176,21 @@ class _Fed:
         if not self.ok:
             return False
         started = time.perf_counter()
-        candidate = self.candidate
+        candidate, spec = self.candidate, self.model.spec
+        fits = self.longest >= self.model.min_history(spec, validate=False)
         try:
-            self.fitting.finish()
+            if fits:
+                self.fitting.finish()
         except Exception as error:
             raise failed_at_cutoff(candidate, self.cutoff, error) from error
         for window in self.windows:
-            forecast = self.model.predict(window.history)
+            # Too short for the model at this cutoff: every series falls back (the tail kept
+            # holds all of each such series: tails are longer than the model's minimum).
+            forecast = (
+                self.model.predict(window.history)
+                if fits
+                else fell_back(candidate, window, window.history, spec)
+            )
             tally.parts.append(score_forecast(candidate, window, forecast))
         self.windows = []
         tally.time(candidate.name, self.cutoff, self.seconds + time.perf_counter() - started)
@@ -208,16 +222,30 @@ def _global_fit(batches, spec, candidate, cutoff, n_series, columns, tally: _Tal
     started = time.perf_counter()
     model = candidate.build()
 
+    longest = [0]
+
     def histories() -> Iterator[pd.DataFrame]:
         for window in _windows(batches, spec, cutoff, columns, tally):
+            longest[0] = max(longest[0], int(window.history.groupby("series_id").size().max()))
             yield window.history
 
+    fits = True
     try:
         model.fit_batches(histories, spec, validate=False, n_series=n_series, newest=cutoff)
+    except InvalidInputError as error:
+        # The longest series is known only once read: below the declared minimum every
+        # series falls back, as in run_backtest; otherwise the error is the model's.
+        fits = longest[0] >= model.min_history(spec, validate=False)
+        if fits:
+            raise failed_at_cutoff(candidate, cutoff, error) from error
     except Exception as error:
         raise failed_at_cutoff(candidate, cutoff, error) from error
     for window in _windows(batches, spec, cutoff, columns, tally):
-        forecast = model.predict(window.history)
+        forecast = (
+            model.predict(window.history)
+            if fits
+            else fell_back(candidate, window, window.history, spec)
+        )
         tally.parts.append(score_forecast(candidate, window, forecast))
     tally.time(candidate.name, cutoff, time.perf_counter() - started)
 

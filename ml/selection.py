@@ -41,7 +41,10 @@ def select_champion(summary: pd.DataFrame, metric: str) -> Selection:
         raise ValueError("No backtest results to choose a champion from.")
     board = summary.copy()
     board["objective"] = objective(board[metric], metric)
-    board = board.sort_values(["objective", "model"], na_position="last", kind="stable")
+    # Ties go to the model that forecast more rows itself: one that fell back to seasonal
+    # naive everywhere scores as seasonal naive but could not be trained on all data either.
+    ties = ["share_fallback"] if "share_fallback" in board else []
+    board = board.sort_values(["objective", *ties, "model"], na_position="last", kind="stable")
     if not np.isfinite(board["objective"].iloc[0]):
         raise ValueError(
             f"Metric {metric!r} is undefined for every model (MAPE is, when an actual is zero): "

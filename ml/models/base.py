@@ -64,6 +64,16 @@ class Forecaster(ABC):
     forwards_history_bound: ClassVar[bool] = False
     preset_family: ClassVar[str]  # ml/presets/<family>.yaml
 
+    def min_history(self, spec: ForecastSpec, validate: bool = True) -> int:
+        """The fewest periods the longest series needs for fit(frame, spec, validate) to train:
+        the one way a family declares its minimum (a method, as config such as a network's
+        encoder sets it). Below it callers do not fit: the backtest, the batched backtest and
+        the ensemble give every series the labelled seasonal-naive fallback
+        (ml/models/fallback.py: can_fit, fallback_forecast). At or above it fit() trains, and
+        predict() hands each series too short for the fitted model to that same fallback.
+        1: fits any history (local models fall back per series)."""
+        return 1
+
     def describe(self) -> str:
         """What makes this model's rows, for lineage: the family, or e.g. an ensemble's members."""
         return self.name

@@ -25,10 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ml.backtest import ModelChoice
 from ml.config import QUANTILES, ForecastSpec
 from ml.conformal import ResidualBand, history_scale, residuals
-from ml.errors import ArtifactError
+from ml.errors import ArtifactError, InvalidInputError
 from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config, write_config
 from ml.models.fallback import METHOD as FALLBACK_METHOD
+from ml.models.fallback import can_fit
 from ml.models.report import split_holdout, unvalidated_report, validation_report
 
 QUANTILE_COLUMNS = [f"p{round(q * 100)}" for q in QUANTILES]
@@ -73,6 +74,9 @@ class EnsembleForecaster(Forecaster):
         self.config = config
         self.spec: ForecastSpec | None = None
         self.members: list[Forecaster] = []
+        # Indices into config.members of the members fitted: a member whose declared minimum
+        # (min_history) no series reaches is left out, and the others are combined.
+        self.fitted: list[int] = []
         self.band: ResidualBand | None = None
 
     @classmethod
@@ -80,18 +84,37 @@ class EnsembleForecaster(Forecaster):
         return cls(EnsembleConfig(**{**preset, **overrides}))
 
     def describe(self) -> str:
-        """'median of auto_ets:small, auto_theta:small, lightgbm:small': what made each row."""
-        names = ", ".join(f"{m.name}:{m.preset}" for m in self.config.members)
-        return f"{self.config.combine} of {names}"
+        """'median of auto_ets:small, auto_theta:small, lightgbm:small': what made each row,
+        plus the members left out because the history was too short for them."""
+        members = self.config.members
+        fitted = self.fitted if self.members else range(len(members))
+        names = ", ".join(f"{members[i].name}:{members[i].preset}" for i in fitted)
+        left_out = [f"{m.name}:{m.preset}" for i, m in enumerate(members) if i not in fitted]
+        note = f" ({', '.join(left_out)} left out: history too short)" if left_out else ""
+        return f"{self.config.combine} of {names}{note}"
+
+    def min_history(self, spec: ForecastSpec, validate: bool = True) -> int:
+        """Fits when one member can: the others' series are left to those that fit."""
+        held_out = self.config.calibrate or validate
+        return min(self._build(c).min_history(spec, held_out) for c in self.config.members)
 
     # --- the interface -------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, spec: ForecastSpec, validate: bool = True) -> FitReport:
         self.spec = spec
         started = time.perf_counter()
-        self.members = [self._build(choice) for choice in self.config.members]
         held_out = self.config.calibrate or validate
+        clean = drop_leading_nulls(validate_training_frame(frame, spec.freq))
+        built = [self._build(choice) for choice in self.config.members]
+        self.fitted = [i for i, m in enumerate(built) if can_fit(m, clean, spec, held_out)]
+        if not self.fitted:
+            raise InvalidInputError(
+                f"No ensemble member can fit: every series is shorter than "
+                f"{self.min_history(spec, validate)} periods. Callers check min_history() first "
+                "and fall back to seasonal naive."
+            )
+        self.members = [built[i] for i in self.fitted]
         reports = [member.fit(frame, spec, validate=held_out) for member in self.members]
-        frame = drop_leading_nulls(validate_training_frame(frame, spec.freq))
+        frame = clean
         seconds = time.perf_counter() - started
         samples = sum(r.n_train_samples for r in reports)
         if not held_out:
@@ -99,10 +122,13 @@ class EnsembleForecaster(Forecaster):
         history, _ = split_holdout(frame, spec.horizon)
         validation = self._combine_validation([r.validation_forecasts for r in reports])
         scale = history_scale(history, spec.season_length)
-        if self.config.calibrate:
+        self.band = None
+        if self.config.calibrate and not validation.empty:
+            # No held-out residual (every series within a horizon or two of its start): the
+            # members' own p10/p90 are combined instead.
             self.band = ResidualBand.fit(residuals(validation, scale), spec.horizon)
             validation = self.band.apply(validation, scale)
-        if not validate:
+        if validation.empty or not validate:
             return unvalidated_report(frame, seconds, samples, 0)
         return validation_report(frame, history, validation, spec, seconds, samples, 0)
 
@@ -155,7 +181,12 @@ class EnsembleForecaster(Forecaster):
         return combined
 
     def _combine_validation(self, frames: list[pd.DataFrame]) -> pd.DataFrame:
+        """The held-out forecasts of the members that made any (a member trained on too little
+        history to hold an origin out, e.g. lightgbm's calibration, makes none)."""
         keys = ["series_id", "target_ts"]
+        frames = [f for f in frames if not f.empty]
+        if not frames:
+            return pd.DataFrame(columns=[*keys, "horizon_step", *QUANTILE_COLUMNS, "actual"])
         combined = self._combine(frames, keys).drop(columns="all_fallback")
         actual = frames[0][[*keys, "actual"]]
         combined = combined.merge(actual, on=keys, how="inner")
@@ -166,8 +197,9 @@ class EnsembleForecaster(Forecaster):
     def save(self, directory: Path) -> None:
         if self.spec is None or not self.members:
             raise RuntimeError("Nothing to save: fit() first.")
-        directory = write_config(directory, self, band=self.band.to_dict() if self.band else None)
-        for index, member in enumerate(self.members):
+        band = self.band.to_dict() if self.band else None
+        directory = write_config(directory, self, band=band, fitted=self.fitted)
+        for index, member in zip(self.fitted, self.members, strict=True):
             member.save(directory / f"member_{index}_{member.name}")
 
     @classmethod
@@ -183,13 +215,18 @@ class EnsembleForecaster(Forecaster):
             forecaster.spec = ForecastSpec(**config["spec"])
             band = config["band"]
             forecaster.band = band and ResidualBand.from_dict(band, forecaster.spec.horizon)
-        except (KeyError, TypeError, ValueError) as error:
+            # Saved before members could be left out: every member was fitted.
+            fitted = config.get("fitted", list(range(len(forecaster.config.members))))
+            choices = [forecaster.config.members[int(i)] for i in fitted]
+            if not choices or sorted(set(fitted)) != list(fitted) or min(fitted) < 0:
+                raise ValueError(f"fitted members {fitted} are not distinct, ordered indices")
+        except (KeyError, TypeError, ValueError, IndexError) as error:
             raise ArtifactError(f"Ensemble config in {directory} is invalid: {error}") from error
         members = [
             load_forecaster(directory / f"member_{i}_{m.name}")
-            for i, m in enumerate(forecaster.config.members)
+            for i, m in zip(fitted, choices, strict=True)
         ]
-        if [m.name for m in members] != [m.name for m in forecaster.config.members]:
+        if [m.name for m in members] != [m.name for m in choices]:
             raise ArtifactError(f"Ensemble members in {directory} do not match its config.")
-        forecaster.members = members
+        forecaster.members, forecaster.fitted = members, [int(i) for i in fitted]
         return forecaster

@@ -6,8 +6,22 @@ import numpy as np
 import pandas as pd
 
 from ml.config import ForecastSpec
+from ml.models.base import FORECAST_COLUMNS, Forecaster
 
 METHOD = "seasonal_naive_fallback"
+
+
+def can_fit(model: Forecaster, frame: pd.DataFrame, spec: ForecastSpec, validate: bool) -> bool:
+    """Whether the frame's longest series reaches the model's declared minimum
+    (Forecaster.min_history): below it the model is not fitted, every series falls back."""
+    longest = int(frame.groupby("series_id").size().max()) if len(frame) else 0
+    return longest >= model.min_history(spec, validate)
+
+
+def fallback_forecast(frame: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
+    """seasonal_naive_forecast of every series in a validated frame, FORECAST_COLUMNS."""
+    parts = [seasonal_naive_forecast(h, spec) for _, h in frame.groupby("series_id", sort=True)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=FORECAST_COLUMNS)
 
 
 def seasonal_naive_forecast(history: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:

@@ -55,6 +55,10 @@ def _lightgbm():
     return lightgbm
 
 
+# LightGBM cannot build a data set from a single row (bagging draws none of it).
+MIN_ROWS = 2
+
+
 class LightGBMConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -102,6 +106,11 @@ class LightGBMForecaster(Forecaster):
     @classmethod
     def from_preset(cls, preset: dict, **overrides: Any) -> LightGBMForecaster:
         return cls(LightGBMConfig(**{**preset, **overrides}))
+
+    def min_history(self, spec: ForecastSpec, validate: bool = True) -> int:
+        """Two origins with their look-back (two seasons) and the targets after them, MIN_ROWS
+        rows at least; without a held-out origin too, it trains uncalibrated (p10 = p50)."""
+        return DirectRows(spec).look_back + 3
 
     # --- the interface -------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, spec: ForecastSpec, validate: bool = True) -> FitReport:
@@ -369,12 +378,13 @@ class BatchFitting:
 
     def finish(self) -> FitReport:
         model, gathered = self.model, self.gathered
-        if not gathered.train.n_rows:
+        if gathered.train.n_rows < MIN_ROWS:
             raise InvalidInputError(
                 f"lightgbm needs series longer than {model._rows().look_back + 1} periods with "
                 "targets after them; none is. Use a statistical model or load more history."
             )
-        calibration = model._calibrate(gathered) if gathered.calibration.n_rows else None
+        enough = gathered.calibration.n_rows >= MIN_ROWS
+        calibration = model._calibrate(gathered) if enough else None
         rounds, validation = calibration or (model.config.max_rounds // 4 or 1, None)
         if calibration is None:  # too little history to hold anything out: a point forecast
             model.band = None

@@ -163,6 +163,7 @@ class TensorPathForecaster(Forecaster):
 
     def __init__(self, config: NeuralConfig | None = None, progress_bar: bool = False):
         self.config = config or NeuralConfig()
+        self.preset_config = self.config  # fit() may shorten the encoder from this one
         self.progress_bar = progress_bar
         self.spec: ForecastSpec | None = None
         self.scaler: SeriesScaler | None = None
@@ -177,16 +178,38 @@ class TensorPathForecaster(Forecaster):
     def build_net(self, spec: ForecastSpec) -> nn.Module:
         raise NotImplementedError
 
+    # --- how much history -------------------------------------------------------------------
+    def min_encoder(self, spec: ForecastSpec) -> int:
+        """The shortest encoder fit() shortens to: one season, so each window still holds the
+        seasonal-naive base the network corrects (never below label_length or the preset's
+        own length if that is shorter)."""
+        cfg = self.preset_config
+        return max(min(cfg.encoder_length, max(spec.season_length, 2)), cfg.label_length)
+
+    def min_history(self, spec: ForecastSpec, validate: bool = True) -> int:
+        """One training window of the shortest encoder, after the held-out horizon."""
+        return self.min_encoder(spec) + spec.horizon * (2 if validate else 1)
+
+    def fitted_encoder(self, lengths: np.ndarray, spec: ForecastSpec, holdout: int) -> int:
+        """The preset's encoder_length, or shorter where a quarter of the series would have
+        no training window that long: short histories train on shorter windows (and get the
+        network's forecast from that many periods) instead of falling back wholesale."""
+        room = int(np.quantile(lengths, 0.25)) - spec.horizon - holdout
+        return int(np.clip(room, self.min_encoder(spec), self.preset_config.encoder_length))
+
     # --- training ----------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, spec: ForecastSpec, validate: bool = True) -> FitReport:
         """validate=True holds each series' last horizon out of everything (scaler, training)
         and scores it; validate=False trains on the whole history."""
-        cfg = self.config
         clean = drop_leading_nulls(validate_training_frame(frame, spec.freq))
         self.spec = spec
+        holdout = spec.horizon if validate else 0
+        lengths = clean.groupby("series_id").size().to_numpy()
+        encoder = self.fitted_encoder(lengths, spec, holdout)
+        # Saved with the model (config.json), so load() builds the same network.
+        self.config = cfg = self.preset_config.model_copy(update={"encoder_length": encoder})
         self.log_values = cfg.log_scale and bool((clean["value"] >= 0).all())
         modelled = self._to_model_scale(clean)
-        holdout = spec.horizon if validate else 0
         position = modelled.groupby("series_id").cumcount()
         sizes = modelled.groupby("series_id")["ts"].transform("size")
         self.scaler = SeriesScaler.fit(modelled[position < sizes - holdout])
@@ -194,9 +217,11 @@ class TensorPathForecaster(Forecaster):
         length = cfg.encoder_length + spec.horizon
         if len(data.window_starts(length, holdout=holdout)) == 0:
             raise InvalidInputError(
-                f"No training window: every series is shorter than encoder_length "
-                f"({cfg.encoder_length}) + 2 x horizon ({spec.horizon}). Use a smaller preset "
-                "encoder_length, a shorter horizon, or more history."
+                f"No training window: every series is shorter than "
+                f"{self.min_history(spec, validate)} periods (an encoder of "
+                f"{cfg.encoder_length}, the horizon {spec.horizon}{' twice' if validate else ''})."
+                " Use a shorter horizon or more history; callers "
+                "check min_history() first and fall back to seasonal naive."
             )
         started = time.perf_counter()
         members, epochs = [], 0
@@ -349,7 +374,7 @@ class TensorPathForecaster(Forecaster):
         try:
             if config["forecaster"] != cls.name:
                 raise ValueError(f"config is for {config['forecaster']!r}, not {cls.name!r}")
-            forecaster = cls(NeuralConfig(**config["config"]))
+            forecaster = cls(NeuralConfig(**config["config"]))  # the encoder fit() used
             forecaster.spec = ForecastSpec(**config["spec"])
             forecaster.scaler = SeriesScaler.from_json(config["scaler"])
             forecaster.log_values = bool(config["log_values"])

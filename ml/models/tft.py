@@ -91,10 +91,24 @@ class TFTForecaster(Forecaster):
         self._model = None
         self._dataset_parameters: dict | None = None
 
+    def min_history(self, spec: ForecastSpec, validate: bool = True) -> int:
+        """The training part holds each series' last horizon out (whatever `validate`), and a
+        training sample is min_encoder_length periods plus a whole horizon."""
+        return self.architecture.min_encoder_length + 2 * spec.horizon
+
     # --- public API ----------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, spec: ForecastSpec, validate: bool = True) -> FitReport:
-        clean = validate_training_frame(frame, spec.freq, self.training.feature_columns)
-        return self._fit(drop_leading_nulls(clean), spec, validate)
+        clean = drop_leading_nulls(
+            validate_training_frame(frame, spec.freq, self.training.feature_columns)
+        )
+        needed = self.min_history(spec, validate)
+        if clean.groupby("series_id").size().max() < needed:
+            raise InvalidInputError(
+                f"{self.name} needs a series of {needed}+ periods (min_encoder_length "
+                f"{self.architecture.min_encoder_length} + 2 x horizon {spec.horizon}); none is. "
+                "Callers check min_history() first and fall back to seasonal naive."
+            )
+        return self._fit(clean, spec, validate)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self._model is None or self.spec is None:

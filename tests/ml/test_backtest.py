@@ -190,10 +190,14 @@ def test_series_not_observed_at_a_cutoff_are_skipped_and_reported():
     assert result.skipped_series == {result.cutoffs[0]: ["late"]}
 
 
-def test_too_many_cutoffs_is_a_clear_error():
+def test_cutoffs_without_history_are_dropped_and_none_left_is_a_clear_error():
     frame = _frame({"a": list(range(1, 13))})
+    # Cutoffs 8, 5, 2 and -1 periods in: the two oldest have under MIN_HISTORY periods.
+    result = run_backtest(frame, MONTHLY, [_naive()], BacktestConfig(cutoffs=4, step=3))
+    assert len(result.dropped_cutoffs) == 2 and len(result.cutoffs) == 2
+    assert set(result.points["cutoff"]) == set(result.cutoffs)
     with pytest.raises(InvalidInputError, match=r"backtest\.cutoffs"):
-        run_backtest(frame, MONTHLY, [_naive()], BacktestConfig(cutoffs=4, step=3))
+        run_backtest(frame.head(4), MONTHLY, [_naive()], BacktestConfig(cutoffs=2, step=3))
 
 
 def test_models_listed_twice_and_unknown_metrics_are_refused():
