@@ -88,6 +88,48 @@ def inspect_user_file(
         _check_parquet_types(path, schema, mapping)
 
 
+def check_timestamp_sample(
+    path: Path,
+    mapping: ColumnMapping,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    unit: str | None = None,
+    date_format: str | None = None,
+    rows: int = 65_536,
+) -> None:
+    """The first rows' timestamps read as the load reads them (orchestration/timestamps.py):
+    numbers without --timestamp-unit, dates like 02/01/2020 without --date-format, or values
+    that are no timestamp are refused here, before anything starts. The load checks every row."""
+    from orchestration.timestamps import TimestampError, TimestampRules, parse_timestamps
+
+    path = Path(path)
+    rules = TimestampRules(unit or None, date_format or None)
+    try:
+        rules.check()
+    except TimestampError as error:
+        raise SourceError(str(error)) from None
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            parquet = pq.ParquetFile(path)
+            sample = next(parquet.iter_batches(batch_size=rows, columns=[mapping.timestamp]), None)
+        else:
+            read_options, parse_options = _csv_options(delimiter, encoding)
+            convert = pacsv.ConvertOptions(
+                include_columns=[mapping.timestamp], column_types={mapping.timestamp: pa.string()}
+            )
+            reader = pacsv.open_csv(path, read_options, parse_options, convert)
+            sample = reader.read_next_batch()
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError, LookupError, StopIteration):
+        return  # the load itself says what is wrong with the file
+    if sample is None or sample.num_rows == 0:
+        return
+    column = sample.column(0).to_pandas()
+    try:
+        parse_timestamps(column, mapping.timestamp, str(path), rules)
+    except TimestampError as error:
+        raise SourceError(str(error)) from None
+
+
 def _head(path: Path, size: int = 8192) -> bytes:
     if not path.exists():
         raise SourceError(f"File {path} does not exist. Check the path (and the current folder).")

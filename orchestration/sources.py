@@ -27,15 +27,29 @@ from orchestration.file_checks import (
     _is_utf8,
     inspect_user_file,
 )
+from orchestration.timestamps import TimestampError, TimestampRules, parse_timestamps
+from orchestration.timestamps import rows_text as _rows
 from orchestration.warehouse.identifiers import checked
+
+# Without flags or a grain: numbers and d/m/y dates refused, offsets converted to UTC.
+AS_BEFORE = TimestampRules()
 
 __all__ = ["MAX_ABS_VALUE", "ColumnMapping", "SourceError", "inspect_user_file", "read_user_file"]
 
 
 def read_user_file(
-    path: Path, mapping: ColumnMapping, delimiter: str = ",", encoding: str = "utf-8"
+    path: Path,
+    mapping: ColumnMapping,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+    timestamps: TimestampRules = AS_BEFORE,
+    notes: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Read a CSV or Parquet file and map its columns to the raw shape, with clear errors."""
+    """Read a CSV or Parquet file and map its columns to the raw shape, with clear errors.
+
+    `timestamps` says how to read the timestamp column (orchestration/timestamps.py); what it
+    did that a person should know (offsets dropped on a calendar grain) is added to `notes`.
+    """
     path = Path(path)
     inspect_user_file(path, mapping, delimiter, encoding)
     if path.suffix.lower() in PARQUET_SUFFIXES:
@@ -44,23 +58,34 @@ def read_user_file(
         except (pa.ArrowInvalid, OSError) as error:
             raise SourceError(f"{path} is not a readable Parquet file: {error}.") from error
     else:
-        table = _read_csv(path, delimiter, encoding)
+        table = _read_csv(path, delimiter, encoding, mapping.timestamp)
     if table.num_rows == 0:
         raise SourceError(f"{path} has a header but no data rows: nothing to load.")
-    return to_raw_frame(table.to_pandas(), mapping, source=str(path))
+    return to_raw_frame(table.to_pandas(), mapping, str(path), timestamps, notes)
 
 
-def _read_csv(path: Path, delimiter: str, encoding: str) -> pa.Table:
+def _read_csv(path: Path, delimiter: str, encoding: str, timestamp: str = "ts") -> pa.Table:
     if _is_utf8(encoding):
         _check_utf8(path)
     read_options, parse_options = _csv_options(delimiter, encoding)
+    # The timestamp column as text: pandas parses it (orchestration/timestamps.py), not Arrow's
+    # inference (which reads integers as numbers and converts offsets to UTC by itself).
+    convert = pacsv.ConvertOptions(column_types={timestamp: pa.string()})
     try:
-        return pacsv.read_csv(path, read_options=read_options, parse_options=parse_options)
+        return pacsv.read_csv(
+            path, read_options=read_options, parse_options=parse_options, convert_options=convert
+        )
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as error:
         raise _csv_error(path, delimiter, encoding, error) from error
 
 
-def to_raw_frame(frame: pd.DataFrame, mapping: ColumnMapping, source: str) -> pd.DataFrame:
+def to_raw_frame(
+    frame: pd.DataFrame,
+    mapping: ColumnMapping,
+    source: str,
+    timestamps: TimestampRules = AS_BEFORE,
+    notes: list[str] | None = None,
+) -> pd.DataFrame:
     wanted = [mapping.series_id, mapping.timestamp, mapping.value, *mapping.covariates]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
@@ -72,10 +97,16 @@ def to_raw_frame(frame: pd.DataFrame, mapping: ColumnMapping, source: str) -> pd
         checked(name, "covariate column name")
     series_id = frame[mapping.series_id].astype("string")
     _check_series_ids(series_id, mapping.series_id, source)
+    try:
+        ts, note = parse_timestamps(frame[mapping.timestamp], mapping.timestamp, source, timestamps)
+    except TimestampError as error:
+        raise SourceError(str(error)) from None
+    if note and notes is not None and not notes:  # one line per load, not per batch
+        notes.append(note)
     out = pd.DataFrame(
         {
             "series_id": series_id,
-            "ts": _timestamps(frame[mapping.timestamp], mapping.timestamp, source),
+            "ts": ts,
             "value": _numbers(frame[mapping.value], mapping.value, source, series_id),
         }
     )
@@ -83,19 +114,6 @@ def to_raw_frame(frame: pd.DataFrame, mapping: ColumnMapping, source: str) -> pd
         out[name.lower()] = _numbers(frame[name], name, source, series_id)
     out["loaded_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
     return out
-
-
-def _timestamps(column: pd.Series, name: str, source: str) -> pd.Series:
-    parsed = pd.to_datetime(column, errors="coerce", utc=True)
-    bad = column.notna() & parsed.isna()
-    if bad.any():
-        raise SourceError(
-            f"{source}: column {name!r} has {int(bad.sum())} value(s) that are not timestamps, "
-            f"e.g. {column[bad].iloc[0]!r} (row {int(bad.idxmax())}); {_rows(bad)}. "
-            "Fix or remove those rows."
-        )
-    # Stored as naive UTC: mixed offsets in the input are normalised, not silently misread.
-    return parsed.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
 def _numbers(
@@ -134,13 +152,6 @@ def _check_series_ids(series_id: pd.Series, name: str, source: str) -> None:
             f"(row {int(bad.idxmax())}); {_rows(bad)}. CSV exports and BI tools split on them: "
             "remove them from the ids."
         )
-
-
-def _rows(bad: pd.Series, limit: int = 5) -> str:
-    rows = [int(i) for i in bad[bad].index[:limit]]
-    more = f" and {int(bad.sum()) - limit} more" if bad.sum() > limit else ""
-    lines = [r + 2 for r in rows]
-    return f"rows {rows}{more} (CSV lines {lines}, counting the header as line 1)"
 
 
 def demo_frame(dataset: str, max_series: int | None, seed: int = 7) -> pd.DataFrame:
@@ -201,7 +212,7 @@ def validate_raw(table: pa.Table, source: str) -> None:
     if not pa.types.is_timestamp(ts.type):
         raise SourceError(
             f"{source}: column 'ts' has type {ts.type}, not a timestamp. Reload it with "
-            "`warecast load`, which parses timestamps and converts time zones to UTC."
+            "`warecast load`, which parses timestamps (orchestration/timestamps.py)."
         )
 
 

@@ -21,6 +21,8 @@ def print_summary(command: str, result, seconds: float) -> None:
     print(f"\nwarecast {command}: done in {seconds:.0f} s on target {current_target()!r}.")
     print(f"  raw.observations: {raw.get('dagster/row_count')} rows, {raw.get('series')} series")
     if command == "load":
+        if raw.get("timestamps"):  # what the load did with the timestamps (offsets dropped)
+            print(f"  {raw['timestamps']}")
         print("  Next: warecast run --dataset current")
         return
     backtest = assets.get("ml/backtests", {})

@@ -25,6 +25,7 @@ from orchestration.sources import (
     to_raw_frame,
     validate_raw,
 )
+from orchestration.timestamps import TimestampRules, pipeline_grain
 from orchestration.warehouse.loads import LoadRecord, utc_now
 
 RAW_KEY = dg.AssetKey(["raw", "observations"])
@@ -59,6 +60,10 @@ class RawLoadConfig(dg.Config):
     max_series: int | None = None
     hierarchy: list[str] = []  # columns kept in raw.series_attributes (`load --hierarchy`)
     mode: str = "replace"
+    # How to read the timestamp column (orchestration/timestamps.py): numbers need a unit
+    # (s ms us ns days since 1970-01-01 UTC); dates like 02/01/2020 need a strptime format.
+    timestamp_unit: str | None = None
+    date_format: str | None = None
 
 
 @dg.asset(key=RAW_KEY, group_name="raw", kinds={"python"})
@@ -73,6 +78,7 @@ def raw_observations(
     dropped = client.drop_leftover_stage_tables()
     if dropped:
         context.log.warning("Dropped stage tables a crashed run left behind: %s", dropped)
+    notes: list[str] = []
     if dataset == "current":
         table = client.read_table(RAW_SCHEMA, RAW_TABLE)
         validate_raw(table, f"{RAW_SCHEMA}.{RAW_TABLE}")
@@ -82,18 +88,20 @@ def raw_observations(
         rows, series, columns = table.num_rows, len(set(ids)), table.column_names
     elif _streamed(dataset, config):
         series_attributes_for(dataset, config, [], declared_levels())  # checked before writing
-        rows, ids, columns = _stream(context, client, config)
+        rows, ids, columns = _stream(context, client, config, notes)
+        _tell(context, notes)
         attributes = series_attributes_for(dataset, config, ids, declared_levels())
         write_series_attributes(client, RAW_SCHEMA, attributes, merge=config.mode == "append")
         series = len(ids)
     else:
-        table = pa.Table.from_pandas(_frame(dataset, config), preserve_index=False)
+        table = pa.Table.from_pandas(_frame(dataset, config, notes), preserve_index=False)
         # Checked before writing: a bad file never replaces the raw table.
         validate_raw(table, config.path or dataset)
         ids = table.column("series_id").to_pandas()
         attributes = series_attributes_for(dataset, config, ids, declared_levels())
         _write(context, client, table, config.mode)
         write_series_attributes(client, RAW_SCHEMA, attributes, merge=config.mode == "append")
+        _tell(context, notes)
         rows, series, columns = table.num_rows, len(set(ids)), table.column_names
     return dg.MaterializeResult(
         metadata={
@@ -102,6 +110,7 @@ def raw_observations(
             "dagster/row_count": rows,
             "series": series,
             "columns": columns,
+            **({"timestamps": " ".join(notes)} if notes else {}),
         }
     )
 
@@ -115,13 +124,16 @@ def _streamed(dataset: str, config: RawLoadConfig) -> bool:
     )
 
 
-def _stream(context, client, config: RawLoadConfig) -> tuple[int, set[str], list[str]]:
+def _stream(
+    context, client, config: RawLoadConfig, notes: list[str]
+) -> tuple[int, set[str], list[str]]:
     """Load a Parquet file batch by batch, each batch mapped and checked like a whole file
     (errors name the row in the file); one transaction at the end (load_batches), so a bad
     batch leaves the raw table as it was. (rows, series ids, columns)."""
     path = Path(str(config.path))
     mapping = _mapping(config)
     inspect_user_file(path, mapping)
+    rules = timestamp_rules(config)
     stamp = pd.Timestamp(utc_now())  # one loaded_at for every row of a replace
     ids: set[str] = set()
     columns: list[str] = []
@@ -132,7 +144,7 @@ def _stream(context, client, config: RawLoadConfig) -> tuple[int, set[str], list
         for batch in _parquet_batches(path, mapping):
             frame = batch.to_pandas()
             frame.index = pd.RangeIndex(offset, offset + len(frame))  # rows named as in the file
-            raw = to_raw_frame(frame, mapping, source=str(path)).assign(loaded_at=stamp)
+            raw = to_raw_frame(frame, mapping, str(path), rules, notes).assign(loaded_at=stamp)
             table = pa.Table.from_pandas(raw, preserve_index=False)
             validate_raw(table, str(path))
             ids.update(pc.unique(table.column("series_id")).to_pylist())
@@ -176,15 +188,34 @@ def _write(context: dg.AssetExecutionContext, client, table: pa.Table, mode: str
     client.replace_table(RAW_SCHEMA, RAW_TABLE, table, log=(LOAD_LOG_TABLE, record))
 
 
-def _frame(dataset: str, config: RawLoadConfig):
+def _frame(dataset: str, config: RawLoadConfig, notes: list[str]):
     if dataset == "file":
         if not config.path:
             raise ValueError("dataset=file needs `path` (a CSV or Parquet file).")
         mapping = _mapping(config)
         return read_user_file(
-            Path(config.path), mapping, delimiter=config.delimiter, encoding=config.encoding
+            Path(config.path),
+            mapping,
+            delimiter=config.delimiter,
+            encoding=config.encoding,
+            timestamps=timestamp_rules(config),
+            notes=notes,
         )
     return demo_frame(dataset, config.max_series)
+
+
+def timestamp_rules(config: RawLoadConfig) -> TimestampRules:
+    """The load's timestamp flags, and the pipeline's grain: on a day, week or month grain a
+    timestamp keeps the date written in the file (its offset dropped), on hours it becomes UTC."""
+    grain = pipeline_grain(load_pipeline())
+    return TimestampRules.for_grain(grain, config.timestamp_unit, config.date_format)
+
+
+def _tell(context: dg.AssetExecutionContext, notes: list[str]) -> None:
+    """What the load did with the timestamps: in the event log, and (metadata `timestamps`)
+    in the materialization, whose line `warecast load` prints in its summary."""
+    for note in notes:
+        context.log.info(note)
 
 
 def _mapping(config: RawLoadConfig) -> ColumnMapping:

@@ -208,14 +208,17 @@ def test_bad_user_files_stop_the_load_and_keep_raw(pipeline, tmp_path, case):
     assert_published_intact(client, published)
 
 
-def test_mixed_time_zones_in_a_file_load_as_utc(pipeline, tmp_path):
+def test_mixed_time_zones_in_a_file_keep_their_dates_on_a_monthly_grain(pipeline, tmp_path):
+    """The reliability pipeline's grain is month: each timestamp keeps the date written (converted
+    to UTC, 2024-01-01T00:00+02:00 fell in December); hourly grains convert to UTC
+    (tests/cli/test_timestamps.py)."""
     defs, client = pipeline
     path = tmp_path / "upload.csv"
     path.write_text(GOOD_CSV)
     result = _load_file(defs, path)
     assert result.success, failure_messages(result)
     raw = client.read_table("raw", "observations").to_pandas().sort_values("ts")
-    assert raw["ts"].tolist() == [pd.Timestamp("2023-12-31 22:00"), pd.Timestamp("2024-01-02")]
+    assert raw["ts"].tolist() == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02")]
 
 
 def test_warecast_load_explains_the_encoding_and_accepts_it(warecast_home, tmp_path):
