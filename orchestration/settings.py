@@ -92,6 +92,16 @@ class PipelineSettings(BaseModel):
     # Issue 12: total -> levels -> series, reconciled (ml/hierarchy.py, docs/evaluation.md).
     hierarchy: HierarchyConfig | None = None
 
+    def model_choice(self, entry: str) -> ModelChoice:
+        """A `--models` entry: a bare name the pipeline lists means that entry (its preset,
+        history bound and overrides); `name:preset` (or a name it does not list) the bare preset."""
+        name, _, preset = (part.strip() for part in entry.partition(":"))
+        if not preset:
+            for choice in self.models:
+                if choice.name == name:
+                    return choice
+        return ModelChoice(name=name, preset=preset or "small")
+
     @model_validator(mode="after")
     def _hierarchy_levels_to_dbt(self):
         """dbt's hierarchy marts read their level columns from var hierarchy_levels."""

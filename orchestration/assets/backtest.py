@@ -100,21 +100,17 @@ SUMMARY_SCHEMA = pa.schema(
 class BacktestRunConfig(dg.Config):
     """Overrides for one run; defaults: the pipeline in orchestration/pipelines.yaml."""
 
-    models: list[str] | None = None  # "name" or "name:preset", e.g. ["seasonal_naive", "tft:tiny"]
+    # "name" (the pipeline's entry of that name, if any) or "name:preset" (that bare preset).
+    models: list[str] | None = None
     cutoffs: int | None = None
     step: int | None = None
 
 
 def model_choices(config: BacktestRunConfig, pipeline: PipelineSettings) -> list:
-    from ml.backtest import ModelChoice
-
     if not config.models:
         return list(pipeline.models)
-    choices = []
-    for entry in config.models:
-        name, _, preset = entry.partition(":")
-        choices.append(ModelChoice(name=name, preset=preset or "small"))
-    return choices
+    # A name the pipeline lists keeps its entry (preset, overrides); `name:preset` is the bare one.
+    return [pipeline.model_choice(entry) for entry in config.models]
 
 
 def candidates(choices: list, max_history_statistical: int | None) -> list:
@@ -212,6 +208,8 @@ def backtests(
             "dagster/row_count": points.num_rows,
             "tables": [f"{pipeline.forecast_schema}.{t}" for t in (POINTS_TABLE, SUMMARY_TABLE)],
             "cutoffs": [str(c.date()) for c in result.cutoffs],
+            # Cutoffs no series could be scored at (too little history): dropped, not failed.
+            "dropped_cutoffs": [str(c.date()) for c in result.dropped_cutoffs],
             "champion": selection.champion,
             "reason": selection.reason,
             "leaderboard": dg.MetadataValue.md(_markdown(selection)),

@@ -16,9 +16,17 @@ import os
 import sys
 
 from orchestration.cli import preflight
-from orchestration.cli.errors import CommandLog, UserError, report_user_error, warecast_logs_to
+from orchestration.cli.errors import (
+    CommandLog,
+    UserError,
+    disk_full,
+    disk_full_text,
+    report_user_error,
+    warecast_logs_to,
+)
 from orchestration.cli.jobs import QUIET_LOGS, rollback
 from orchestration.cli.jobs import run_config as _run_config
+from orchestration.cli.one_at_a_time import one_run_at_a_time
 from orchestration.cli.parser import build_parser as _parser
 
 __all__ = ["QUIET_LOGS", "_parser", "_run_config", "main", "rollback"]
@@ -37,14 +45,19 @@ def _dagster_command(args: argparse.Namespace, log: CommandLog) -> int:
     from orchestration.settings import current_target
 
     settings = preflight.pipeline()
-    preflight.warehouse(preflight.target_profile(current_target()))
+    if args.command in ("load", "run"):
+        preflight.writable_home(args.command)
+    client = preflight.warehouse(preflight.target_profile(current_target()))
     if args.command == "load":
         preflight.load_file(args)
-        return jobs.run_or_load(args, log)
+        preflight.append_columns(args, client)
     if args.command == "run":
         preflight.run_flags(args)
         preflight.models(args, settings)
-        return jobs.run_or_load(args, log)
+        preflight.cutoffs(args, settings, client)
+    if args.command in ("load", "run"):
+        with one_run_at_a_time(client, args.command):
+            return jobs.run_or_load(args, log)
     if args.model != settings.model_name:
         raise UserError(
             f"pipeline {settings.name!r} publishes model {settings.model_name!r}, "
@@ -89,3 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         log.exception(error)
         return report_user_error(args.command, error, log, args.verbose)
+    except Exception as error:
+        full = disk_full_text(error)  # e.g. Dagster's or MLflow's storage, outside a step
+        if full is None:
+            raise
+        log.exception(error)
+        return report_user_error(args.command, disk_full(args.command, full), log, args.verbose)

@@ -17,6 +17,8 @@ import time
 from orchestration.cli.errors import (
     CommandLog,
     UserError,
+    disk_full,
+    disk_full_text,
     is_user_error,
     report_bug,
     without_class,
@@ -64,6 +66,8 @@ def load_config(args: argparse.Namespace) -> dict:
         "delimiter": args.delimiter,
         "encoding": args.encoding,
         "mode": "append" if getattr(args, "append", False) else "replace",
+        "timestamp_unit": getattr(args, "timestamp_unit", None),
+        "date_format": getattr(args, "date_format", None),
     }
     return {"ops": {"raw__observations": {"config": config}}, **QUIET_LOGS}
 
@@ -173,10 +177,14 @@ NOT_SELECTED_CHECK = "which is not selected. Letting it through."
 
 
 class _StagesAndProblems(logging.Filter):
-    """The console's share of the event log: a line per finished stage, warnings, errors."""
+    """The console's share of the event log: a line per finished stage and warnings. Dagster's
+    ERROR events (a step's failure, the run's, each 1-16 lines) stay in the log file: warecast
+    says what failed and what to do once the run has ended (check_result)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno == logging.WARNING and NOT_SELECTED_CHECK in record.getMessage():
+            return False
+        if record.levelno >= logging.ERROR:
             return False
         return record.levelno >= logging.WARNING or _event_type(record) == "STEP_SUCCESS"
 
@@ -212,7 +220,7 @@ def _logger_def(log: CommandLog, handlers: list[logging.Handler], job=None):
         shown.addFilter(_StagesAndProblems())
         shown.setFormatter(_FirstLineOfErrors("%(asctime)s - %(levelname)s - %(message)s", names))
         log.write("Dagster event log:")
-        kept = logging.FileHandler(log.path, encoding="utf-8")
+        kept = logging.StreamHandler(log.stream())
         kept.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
         for handler in (shown, kept):
             logger.addHandler(handler)
@@ -234,7 +242,8 @@ def _library_output_to(log: CommandLog):
     the training progress bar and warnings."""
     log.write("dbt and library output:")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    with log.path.open("a", encoding="utf-8") as sink, contextlib.redirect_stdout(sink):
+    sink = log.stream()
+    with contextlib.redirect_stdout(sink):
         kept = logging.StreamHandler(sink)
         saved = {}
         for name in CHATTY_LOGGERS:
@@ -270,6 +279,12 @@ def check_result(command: str, result, log: CommandLog) -> int:
     if result.success:
         return 0
     failures = [e for e in result.all_events if e.is_step_failure and e.step_failure_data]
+    for event in failures:
+        error = event.step_failure_data.error
+        full = disk_full_text(Exception(error.to_string()))
+        if full:
+            log.write(error.to_string())
+            raise disk_full(command, full, after_run=True)
     for event in failures:
         error = event.step_failure_data.error
         cause = error.cause or error

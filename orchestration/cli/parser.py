@@ -112,6 +112,16 @@ def _load_flags(load: argparse.ArgumentParser) -> None:
     )
     load.add_argument("--delimiter", default=",", help="CSV delimiter")
     load.add_argument("--encoding", default="utf-8", help="CSV encoding, e.g. latin-1")
+    load.add_argument(
+        "--timestamp-unit",
+        choices=("s", "ms", "us", "ns", "days"),
+        help="timestamps written as numbers count this since 1970-01-01 UTC (needed for them)",
+    )
+    load.add_argument(
+        "--date-format",
+        help="strptime format of the timestamps, e.g. %%d/%%m/%%Y (needed for dates like "
+        "02/01/2020, which read day- or month-first alike)",
+    )
 
 
 def _rollback_flags(rollback: argparse.ArgumentParser) -> None:

@@ -233,8 +233,10 @@ class Warehouse(Appending, ABC):
         group_by: Sequence[str] = (),
         count_distinct: Sequence[str] = (),
         newest: Sequence[str] = (),
+        oldest: Sequence[str] = (),
     ) -> pa.Table:
-        """row_count, <c>_distinct (count distinct) and <c>_newest (max) per group: one small read.
+        """row_count, <c>_distinct (count distinct), <c>_newest (max) and <c>_oldest (min) per
+        group: one small read.
 
         For status lines without reading a whole table; identifiers are validated and quoted.
         """
@@ -244,10 +246,11 @@ class Warehouse(Appending, ABC):
             for c in count_distinct
         ]
         parts += [f"max({self._quote(c)}) as {self._quote(f'{c}_newest')}" for c in newest]
+        parts += [f"min({self._quote(c)}) as {self._quote(f'{c}_oldest')}" for c in oldest]
         sql = f"select {', '.join(parts)} from {{table}}"
         if group_by:
             sql += " group by " + ", ".join(self._quote(c) for c in group_by)
-        wanted = [*group_by, *count_distinct, *newest]
+        wanted = [*group_by, *count_distinct, *newest, *oldest]
         return self._bound_read(schema, table, sql, [], wanted)
 
     def _bound_read(

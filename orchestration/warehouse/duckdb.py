@@ -96,7 +96,9 @@ class DuckDBWarehouse(Warehouse):
         Without a limit DuckDB grows to 80 % of RAM before it spills. Not the profile's other
         settings: preserve_insertion_order suits dbt's models, which order their windows
         themselves, not every reader of a table."""
-        con = duckdb.connect(str(self.path))
+        # read_only (the quick looks: status, leaderboard, forecasts): works on a read-only
+        # WARECAST_HOME, and beside other readers.
+        con = duckdb.connect(str(self.path), read_only=bool(self.profile.get("read_only")))
         limit = (self.profile.get("settings") or {}).get("memory_limit")
         if limit:
             try:
