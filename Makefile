@@ -63,9 +63,22 @@ clean:
 # (`bench` is the full 8.76M-row run, ~11 min on 2 idle cores); data_path.py compares the training
 # data path with pytorch-forecasting's loader; accuracy.py re-measures the demo backtest's
 # leaderboard (docs/evaluation.md); scale.py runs 10,000 hourly series raw -> forecasts on
-# DuckDB and the Day-N refresh on PostgreSQL and DuckDB (docs/scaling.md). `bench-smoke` keeps
-# the scripts working in CI (small sizes, about a minute each) and never asserts timings.
-.PHONY: bench bench-accuracy bench-data-path bench-scale bench-smoke
+# DuckDB and the Day-N refresh on PostgreSQL and DuckDB (docs/scaling.md); short_history.py runs
+# M1's 617 monthly series and 300 generated short series through `warecast load` + `warecast run`
+# (docs/evaluation.md, "Short histories"; needs the `bench` extra, installed by its own stamp);
+# peer.py runs the pandas + statsforecast + mlforecast notebook beside warecast's path on the
+# same hourly and demo data (`bench` extra: mlforecast); gpu.py measures the networks' training
+# on an accelerator (samples/s, utilisation, CPU/GPU parity; "no GPU" and the CPU elsewhere).
+# `bench-smoke` keeps the scripts working in CI (small sizes, about a minute each) and never
+# asserts timings.
+.PHONY: bench bench-accuracy bench-data-path bench-scale bench-m1 bench-short bench-peer bench-gpu \
+	bench-smoke
+BENCH_STAMP := $(VENV)/.warecast-bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/io.py
 
@@ -78,8 +91,23 @@ bench-data-path: $(STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py
 
-bench-smoke: $(STAMP)
+bench-m1: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/short_history.py --dataset m1_monthly --per-model
+
+bench-short: $(STAMP)
+	$(BIN)/python benchmarks/short_history.py --dataset short_monthly
+
+bench-peer: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/peer.py
+
+bench-gpu: $(STAMP)
+	$(BIN)/python benchmarks/gpu.py
+
+bench-smoke: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/accuracy.py --small
+	$(BIN)/python benchmarks/short_history.py --dataset m1_monthly --small
 	$(BIN)/python benchmarks/io.py --small
 	$(BIN)/python benchmarks/data_path.py --series 20 --hours 240
 	$(BIN)/python benchmarks/scale.py --small
+	$(BIN)/python benchmarks/peer.py --small
+	$(BIN)/python benchmarks/gpu.py --small

@@ -4,6 +4,10 @@
     python benchmarks/accuracy.py --pipeline server_metrics_hourly
     python benchmarks/accuracy.py --models auto_ets,lightgbm,lstm:small
     python benchmarks/accuracy.py --small                      # 12 series, tiny presets (CI smoke)
+    python benchmarks/accuracy.py --dataset m1_monthly         # short histories: M1, the user path
+    python benchmarks/accuracy.py --dataset short_monthly      # 300 generated short series
+
+--dataset runs benchmarks/short_history.py with the other arguments (its docstring says how).
 
 The features are the real dbt models (`dbt build --select +fct_training_features` on a DuckDB
 file of its own, with the pipeline's dbt vars), cached as Parquet under .warecast/bench/ and
@@ -40,8 +44,10 @@ CHAMPION_TARGET = {"aus_retail": 1.31 / 1.384, "server_metrics_hourly": 1.0}
 NEURAL = ("mlp", "tft", "deepar", "nhits", "lstm", "informer")
 
 
-def features(pipeline, small: bool, refresh: bool) -> pd.DataFrame:
-    """marts.fct_training_features for the pipeline's data set, built by dbt, cached."""
+def features(
+    pipeline, small: bool, refresh: bool, raw: pd.DataFrame | None = None, tag: str | None = None
+) -> pd.DataFrame:
+    """marts.fct_training_features for the pipeline's data set (or `raw`), built by dbt, cached."""
     from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR
     from orchestration.sources import demo_frame
     from orchestration.warehouse import Warehouse
@@ -49,7 +55,7 @@ def features(pipeline, small: bool, refresh: bool) -> pd.DataFrame:
 
     folder = REPO_ROOT / ".warecast" / "bench"
     folder.mkdir(parents=True, exist_ok=True)
-    tag = f"{pipeline.name}{'_small' if small else ''}"
+    tag = f"{tag or pipeline.name}{'_small' if small else ''}"
     cache = folder / f"features_{tag}.parquet"
     if cache.exists() and not refresh:
         return pd.read_parquet(cache)
@@ -57,7 +63,8 @@ def features(pipeline, small: bool, refresh: bool) -> pd.DataFrame:
     database.unlink(missing_ok=True)
     os.environ["WARECAST_DUCKDB_PATH"] = str(database)
     client = Warehouse.from_profile(load_target(PROFILES_DIR, "duckdb"))
-    raw = demo_frame(pipeline.dataset, 12 if small else None)
+    if raw is None:
+        raw = demo_frame(pipeline.dataset, 12 if small else None)
     client.replace_table("raw", "observations", pa.Table.from_pandas(raw, preserve_index=False))
     dbt = Path(sys.executable).with_name("dbt")
     command = [str(dbt), "build", "--profiles-dir", str(PROFILES_DIR), "--target", "duckdb"]
@@ -89,6 +96,10 @@ def choices(pipeline, models: str | None, small: bool) -> list:
 
 
 def main() -> None:
+    if "--dataset" in sys.argv[1:] or any(a.startswith("--dataset=") for a in sys.argv[1:]):
+        # Short histories through the user path: a sibling script, same arguments.
+        script = Path(__file__).with_name("short_history.py")
+        sys.exit(subprocess.call([sys.executable, str(script), *sys.argv[1:]]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipeline", default="aus_retail")
     parser.add_argument("--models", help="comma-separated name[:preset]; default: pipelines.yaml")
