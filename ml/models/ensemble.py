@@ -140,6 +140,7 @@ class EnsembleForecaster(Forecaster):
         combined = self._combine(forecasts, keys)
         # A series every member handed to its seasonal-naive fallback is labelled as such.
         fallback = combined.pop("all_fallback").to_numpy(dtype=bool)
+        combined = combined.drop(columns="any_fallback")
         combined["method"] = np.where(fallback, FALLBACK_METHOD, self.name)
         if self.band is not None:
             clean = drop_leading_nulls(validate_training_frame(frame, self.spec.freq))
@@ -165,7 +166,7 @@ class EnsembleForecaster(Forecaster):
             [
                 f[keys + QUANTILE_COLUMNS].assign(
                     member=i,
-                    all_fallback=f["method"] == FALLBACK_METHOD if "method" in f else False,
+                    fallback=f["method"] == FALLBACK_METHOD if "method" in f else False,
                 )
                 for i, f in enumerate(frames)
             ],
@@ -173,7 +174,8 @@ class EnsembleForecaster(Forecaster):
         )
         grouped = stacked.groupby(keys, sort=True)
         combined = grouped[QUANTILE_COLUMNS].agg(self.config.combine)
-        combined["all_fallback"] = grouped["all_fallback"].all()
+        combined["all_fallback"] = grouped["fallback"].all()
+        combined["any_fallback"] = grouped["fallback"].any()
         complete = grouped["member"].nunique() == len(frames)
         combined = combined[complete.to_numpy()].reset_index()
         ordered = np.sort(combined[QUANTILE_COLUMNS].to_numpy(dtype="float64"), axis=1)
@@ -187,7 +189,15 @@ class EnsembleForecaster(Forecaster):
         frames = [f for f in frames if not f.empty]
         if not frames:
             return pd.DataFrame(columns=[*keys, "horizon_step", *QUANTILE_COLUMNS, "actual"])
-        combined = self._combine(frames, keys).drop(columns="all_fallback")
+        combined = self._combine(frames, keys)
+        # Held-out rows a member could only fill with its seasonal-naive fallback (a series too
+        # short once its last horizon is held out) are not what the full history will forecast:
+        # their wider errors would widen every series' band. They calibrate only when nothing
+        # else is there.
+        partial = combined["any_fallback"].to_numpy(dtype=bool)
+        if partial.any() and not partial.all():
+            combined = combined[~partial]
+        combined = combined.drop(columns=["all_fallback", "any_fallback"])
         actual = frames[0][[*keys, "actual"]]
         combined = combined.merge(actual, on=keys, how="inner")
         combined["horizon_step"] = combined.groupby("series_id").cumcount() + 1

@@ -107,7 +107,9 @@ def validation_report(
         scores.append(mase(val["actual"], val["p50"], past["value"], m))
         naive = seasonal_naive_forecast(past, spec)
         baseline.append(mase(val["actual"], naive["p50"].to_numpy(), past["value"], m))
+    # method (where the model labels its rows): which held-out rows were its fallback.
     columns = ["series_id", "target_ts", "actual", "p10", "p50", "p90"]
+    columns += ["method"] if "method" in validation else []
     return FitReport(
         train_seconds=seconds,
         n_series=frame["series_id"].nunique(),

@@ -230,3 +230,20 @@ def test_batched_backtest_drops_cutoffs_and_falls_back_like_run_backtest(caplog)
     lgb = whole.points[(whole.points["model"] == "lightgbm")]
     oldest_kept = min(whole.cutoffs)
     assert (lgb.loc[lgb["cutoff"] == oldest_kept, "method"] == FALLBACK).all()
+
+
+def test_ensemble_band_is_calibrated_on_rows_its_members_modelled():
+    """Series whose held-out part a member could only fill with its fallback (30 points, 6
+    left once 24 are held out) do not calibrate the band of the series it models."""
+    frame = monthly([30, 30, 30, 120, 120, 120])
+    members = [{"name": "seasonal_naive", "preset": "tiny"}, {"name": "auto_ets", "preset": "tiny"}]
+    model = create_forecaster("ensemble", "tiny", members=members)
+    report = model.fit(frame, MONTHLY)
+    long_ids = {s for s in frame["series_id"].unique() if s.endswith("_120")}
+    held_out = model._combine_validation(
+        [create_forecaster(m["name"], m["preset"]).fit(frame, MONTHLY).validation_forecasts
+         for m in members]
+    )  # fmt: skip
+    assert set(held_out["series_id"]) == long_ids
+    assert model.band.n_residuals == len(held_out)
+    assert np.isfinite(report.val_mase)
