@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,35 @@ class Candidate:
     build: Callable[[], Forecaster]
     max_history: int | None = None
     overrides: dict = field(default_factory=dict)  # what build() passes over the preset
+
+
+def candidates_for(
+    choices: Sequence[ModelChoice], max_history_statistical: int | None, listed_in: str = ""
+) -> list[Candidate]:
+    """The one way a list of model entries becomes candidates: each family from its preset and
+    overrides; models with `bounded_history` see at most `max_history_statistical` periods (also
+    their own max_history, so a preset cannot cut deeper); combinations that forward the bound
+    pass it to their bounded members. An unknown family is a ValueError naming the known ones
+    (and `listed_in`, where the entries come from)."""
+    from ml.models import create_forecaster, registry
+
+    models = registry()
+    out = []
+    for choice in choices:
+        if choice.name not in models:
+            raise ValueError(
+                f"Model {choice.name!r}{' in ' + listed_in if listed_in else ''} is not "
+                f"registered; registered: {sorted(models)}."
+            )
+        cls = models[choice.name]
+        bound = choice.max_history or (max_history_statistical if cls.bounded_history else None)
+        overrides = {"max_history": bound} if cls.bounded_history and bound else {}
+        if cls.forwards_history_bound and max_history_statistical:
+            overrides["max_history_statistical"] = max_history_statistical
+        overrides |= choice.overrides
+        build = partial(create_forecaster, choice.name, choice.preset, **overrides)
+        out.append(Candidate(choice.name, choice.preset, build, bound, overrides))
+    return out
 
 
 @dataclass

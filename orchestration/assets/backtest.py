@@ -12,7 +12,6 @@ import json
 import sys
 import uuid
 from datetime import UTC, datetime
-from functools import partial
 
 import dagster as dg
 import mlflow
@@ -114,30 +113,13 @@ def model_choices(config: BacktestRunConfig, pipeline: PipelineSettings) -> list
 
 
 def candidates(choices: list, max_history_statistical: int | None) -> list:
-    """Candidate per choice; local statistical models get the backtest's history bound."""
-    from ml.backtest import Candidate
-    from ml.models import create_forecaster, registry
+    """ml.backtest.candidates_for, an unknown family a failed step naming the registered ones."""
+    from ml.backtest import candidates_for
 
-    models = registry()
-    out = []
-    for choice in choices:
-        if choice.name not in models:
-            raise dg.Failure(
-                f"Model {choice.name!r} in orchestration/pipelines.yaml is not registered; "
-                f"registered: {sorted(models)}."
-            )
-        cls = models[choice.name]
-        bound = choice.max_history or (max_history_statistical if cls.bounded_history else None)
-        # The bound is also the model's own max_history, so its preset cannot cut deeper.
-        overrides = {"max_history": bound} if cls.bounded_history and bound else {}
-        if cls.forwards_history_bound and max_history_statistical:
-            # An ensemble sees the whole history; its bounded members get the same bound as
-            # they would on their own.
-            overrides["max_history_statistical"] = max_history_statistical
-        overrides |= choice.overrides
-        build = partial(create_forecaster, choice.name, choice.preset, **overrides)
-        out.append(Candidate(choice.name, choice.preset, build, bound, overrides))
-    return out
+    try:
+        return candidates_for(choices, max_history_statistical, "orchestration/pipelines.yaml")
+    except ValueError as error:
+        raise dg.Failure(str(error)) from error
 
 
 @dg.asset(

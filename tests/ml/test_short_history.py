@@ -6,7 +6,6 @@ is dropped with a warning; an ensemble combines the members that could fit and s
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -14,11 +13,11 @@ import pytest
 import yaml
 
 from benchmarks.pandas_features import add_features
-from ml.backtest import BacktestConfig, Candidate, ModelChoice, run_backtest
+from ml.backtest import BacktestConfig, Candidate, ModelChoice, candidates_for, run_backtest
 from ml.batched import run_backtest_batched
 from ml.config import ForecastSpec
 from ml.errors import InvalidInputError
-from ml.models import MODELS, create_forecaster, load_forecaster, registry
+from ml.models import MODELS, create_forecaster, load_forecaster
 from ml.models.fallback import METHOD as FALLBACK
 from ml.models.fallback import can_fit, fallback_forecast
 
@@ -42,19 +41,8 @@ def monthly(lengths: list[int], seed: int = 0) -> pd.DataFrame:
 
 
 def _candidates(entries: list[dict], bound: int | None = 120) -> list[Candidate]:
-    """Candidates as orchestration/assets/backtest.py builds them from a pipeline's entries."""
-    out = []
-    for entry in entries:
-        choice = ModelChoice(**entry)
-        cls = registry()[choice.name]
-        limit = bound if cls.bounded_history else None
-        overrides = {"max_history": limit} if limit else {}
-        if cls.forwards_history_bound and bound:
-            overrides["max_history_statistical"] = bound
-        overrides |= choice.overrides
-        build = partial(create_forecaster, choice.name, choice.preset, **overrides)
-        out.append(Candidate(choice.name, choice.preset, build, limit, overrides))
-    return out
+    """Candidates as the backtest asset builds them from a pipeline's entries."""
+    return candidates_for([ModelChoice(**entry) for entry in entries], bound)
 
 
 def _tiny(entries: list[dict]) -> list[dict]:
