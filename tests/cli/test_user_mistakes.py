@@ -44,14 +44,7 @@ def published(request, warecast_home):
     """(target, raw rows, forecasts) a previous load and run left: 2 series x 60 months."""
     if request.param == "postgres":
         request.getfixturevalue("pg_database")
-    warehouse = client(request.param)
-    raw = RawBuilder()
-    raw.series("before_0")
-    raw.series("before_1", level=50.0)
-    warehouse.replace_table("raw", "observations", raw.table())
-    forecasts = published_forecasts()
-    warehouse.replace_partitions("ml", "forecasts", forecasts, FORECAST_KEY)
-    return request.param, raw.table(), forecasts
+    return (request.param, *_publish(request.param))
 
 
 def _intact(published) -> None:
