@@ -47,6 +47,7 @@ from ml.config import ForecastSpec
 from ml.errors import InvalidInputError
 from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import Forecaster
+from ml.models.fallback import longest_series
 from ml.models.statistical import StatsForecaster
 
 Batches = Callable[[], Iterable[pd.DataFrame]]
@@ -165,7 +166,7 @@ class _Fed:
         if self.ok:
             self.ok = self.fitting.add(window.history, validated=True)
         history = window.history
-        self.longest = max(self.longest, int(history.groupby("series_id").size().max()))
+        self.longest = max(self.longest, longest_series(history))
         if self.tail is not None:
             history = history.groupby("series_id", sort=False).tail(self.tail)
         self.windows.append(Window(window.cutoff, history, window.actuals, window.scale, []))
@@ -226,7 +227,7 @@ def _global_fit(batches, spec, candidate, cutoff, n_series, columns, tally: _Tal
 
     def histories() -> Iterator[pd.DataFrame]:
         for window in _windows(batches, spec, cutoff, columns, tally):
-            longest[0] = max(longest[0], int(window.history.groupby("series_id").size().max()))
+            longest[0] = max(longest[0], longest_series(window.history))
             yield window.history
 
     fits = True

@@ -14,8 +14,12 @@ METHOD = "seasonal_naive_fallback"
 def can_fit(model: Forecaster, frame: pd.DataFrame, spec: ForecastSpec, validate: bool) -> bool:
     """Whether the frame's longest series reaches the model's declared minimum
     (Forecaster.min_history): below it the model is not fitted, every series falls back."""
-    longest = int(frame.groupby("series_id").size().max()) if len(frame) else 0
-    return longest >= model.min_history(spec, validate)
+    return longest_series(frame) >= model.min_history(spec, validate)
+
+
+def longest_series(frame: pd.DataFrame) -> int:
+    """Periods of the frame's longest series (0 for no rows): what min_history is compared with."""
+    return int(frame.groupby("series_id").size().max()) if len(frame) else 0
 
 
 def fallback_forecast(frame: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
