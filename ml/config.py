@@ -23,6 +23,23 @@ class ForecastSpec(_Frozen):
     horizon: int = Field(gt=0)
     freq: str = Field(description="pandas offset alias of the grid: MS, h, D, W-MON, ...")
     season_length: int = Field(gt=0, description="periods per season (12 monthly, 24 hourly)")
+    extra_seasons: tuple[int, ...] = Field(
+        (), description="longer seasonal periods beside season_length (168: hourly data's week)"
+    )
+
+    @model_validator(mode="after")
+    def _seasons_are_longer(self):
+        if any(m <= self.season_length for m in self.extra_seasons):
+            raise ValueError(
+                f"extra_seasons {list(self.extra_seasons)} must each be longer than "
+                f"season_length {self.season_length}"
+            )
+        return self
+
+    @property
+    def seasons(self) -> tuple[int, ...]:
+        """Every declared seasonal period, shortest first."""
+        return (self.season_length, *sorted(self.extra_seasons))
 
 
 class TFTArchitecture(_Frozen):

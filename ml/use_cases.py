@@ -37,8 +37,9 @@ class UseCase(BaseModel):
 
     @property
     def spec(self) -> ForecastSpec:
+        main, *longer = self.season_lengths
         return ForecastSpec(
-            horizon=self.horizon, freq=self.freq, season_length=self.season_lengths[0]
+            horizon=self.horizon, freq=self.freq, season_length=main, extra_seasons=tuple(longer)
         )
 
     def candidates(self) -> dict:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ml.backtest import BacktestConfig, ModelChoice
+from ml.config import ForecastSpec
 from ml.hierarchy import HierarchyConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -79,6 +80,9 @@ class PipelineSettings(BaseModel):
     freq: str = Field(description="pandas offset alias of the grid, e.g. MS or h")
     horizon: int = Field(gt=0)
     season_length: int = Field(gt=0)
+    extra_seasons: list[int] = Field(
+        default_factory=list, description="longer seasons, e.g. [168] for hourly data's week"
+    )
     model_name: str = "warecast_forecaster"
     forecast_schema: str = "ml"
     dbt_vars: dict = Field(default_factory=dict)
@@ -91,6 +95,15 @@ class PipelineSettings(BaseModel):
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
     # Issue 12: total -> levels -> series, reconciled (ml/hierarchy.py, docs/evaluation.md).
     hierarchy: HierarchyConfig | None = None
+
+    def forecast_spec(self) -> ForecastSpec:
+        """What every model of this pipeline forecasts: horizon, grid and seasons."""
+        return ForecastSpec(
+            horizon=self.horizon,
+            freq=self.freq,
+            season_length=self.season_length,
+            extra_seasons=tuple(self.extra_seasons),
+        )
 
     def model_choice(self, entry: str) -> ModelChoice:
         """A `--models` entry: a bare name the pipeline lists means that entry (its preset,

@@ -136,16 +136,13 @@ def backtests(
 ):
     """Rolling-origin backtest of the pipeline's models; the champion by the configured metric."""
     from ml.batched import run_backtest_batched
-    from ml.config import ForecastSpec
     from ml.selection import select_champion
 
     pipeline = load_pipeline()
     settings = pipeline.backtest.model_copy(
         update={k: v for k, v in {"cutoffs": config.cutoffs, "step": config.step}.items() if v}
     )
-    spec = ForecastSpec(
-        horizon=pipeline.horizon, freq=pipeline.freq, season_length=pipeline.season_length
-    )
+    spec = pipeline.forecast_spec()
     chosen = candidates(model_choices(config, pipeline), settings.max_history_statistical)
     # Batches of whole series (orchestration/batched_reads.py): memory follows the batch.
     batches = SeriesBatches(warehouse.client(), *relation_of(FEATURES_MODEL))

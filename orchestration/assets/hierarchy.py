@@ -128,15 +128,12 @@ def hierarchical_forecasts(context: dg.AssetExecutionContext, warehouse: Warehou
 def _forecast_and_score(frame, dim, pipeline: PipelineSettings, name: str, preset: str):
     """(forecasts of every node and method, accuracy per level and method, the cutoffs)."""
     from ml.backtest import BacktestConfig
-    from ml.config import ForecastSpec
     from ml.hierarchy_backtest import hierarchical_backtest, level_accuracy
     from ml.hierarchy_backtest import hierarchical_forecasts as forecast_levels
 
     settings = pipeline.hierarchy
     build = _builder(name, preset, settings)
-    spec = ForecastSpec(
-        horizon=pipeline.horizon, freq=pipeline.freq, season_length=pipeline.season_length
-    )
+    spec = pipeline.forecast_spec()
     forecasts = forecast_levels(frame, dim, spec, build)
     config = BacktestConfig(cutoffs=settings.cutoffs, step=settings.step)
     points = hierarchical_backtest(frame, dim, spec, build, config)

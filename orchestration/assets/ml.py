@@ -77,7 +77,6 @@ def read_features(warehouse: WarehouseResource) -> pd.DataFrame:
 
 def build_forecaster(pipeline: PipelineSettings, config: TrainConfig, choice: ChampionChoice):
     """(forecaster, spec, params to log): the backtest's champion family, to train on all data."""
-    from ml.config import ForecastSpec
     from ml.models import create_forecaster
 
     preset = config.model_preset or choice.preset
@@ -88,9 +87,7 @@ def build_forecaster(pipeline: PipelineSettings, config: TrainConfig, choice: Ch
         overrides["progress_bar"] = config.progress_bar
         if config.max_epochs:
             overrides["max_epochs"] = config.max_epochs
-    spec = ForecastSpec(
-        horizon=pipeline.horizon, freq=pipeline.freq, season_length=pipeline.season_length
-    )
+    spec = pipeline.forecast_spec()
     params = {
         "model": choice.model,
         "preset": preset,
