@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ml.backtest import ModelChoice
+from ml.backtest import ModelChoice, candidates_for
 from ml.config import QUANTILES, ForecastSpec
 from ml.conformal import ResidualBand, history_scale, residuals
 from ml.errors import ArtifactError, InvalidInputError
@@ -152,13 +152,10 @@ class EnsembleForecaster(Forecaster):
 
     # --- combining -----------------------------------------------------------------------------
     def _build(self, choice: ModelChoice) -> Forecaster:
-        from ml.models import create_forecaster, registry
-
-        overrides = dict(choice.overrides)
-        bound = choice.max_history or self.config.max_history_statistical
-        if bound and registry()[choice.name].bounded_history:
-            overrides.setdefault("max_history", bound)
-        return create_forecaster(choice.name, choice.preset, **overrides)
+        """A member built like every model entry (ml.backtest.candidates_for): its preset and
+        overrides, bounded members at most max_history_statistical periods."""
+        (member,) = candidates_for([choice], self.config.max_history_statistical)
+        return member.build()
 
     def _combine(self, frames: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
         """Row-wise median/mean of each quantile over members, on rows every member made."""

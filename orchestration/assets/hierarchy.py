@@ -13,7 +13,6 @@ marts over them still build.
 
 import uuid
 from datetime import UTC, datetime
-from functools import partial
 
 import dagster as dg
 import pandas as pd
@@ -21,13 +20,14 @@ import pyarrow as pa
 from dagster_dbt import get_asset_key_for_model
 
 from orchestration.assets.backtest import BACKTESTS_KEY
-from orchestration.assets.dbt import relation_of, warecast_dbt_models
+from orchestration.assets.dbt import warecast_dbt_models
+from orchestration.dbt_models import HIERARCHY_DIM_MODEL, HIERARCHY_SERIES_MODEL, relation_of
 from orchestration.resources import WarehouseResource
 from orchestration.settings import PipelineSettings, load_pipeline
 
 HIERARCHY_KEY = dg.AssetKey(["ml", "hierarchical_forecasts"])
 FORECASTS_TABLE, BACKTEST_TABLE = "hierarchical_forecasts", "hierarchical_backtest"
-SERIES_MODEL, DIM_MODEL = "fct_hierarchy_series", "dim_hierarchy"
+SERIES_MODEL, DIM_MODEL = HIERARCHY_SERIES_MODEL, HIERARCHY_DIM_MODEL
 FALLBACK_MODEL = ("auto_theta", "small")
 
 FORECASTS_SCHEMA = pa.schema(
@@ -161,18 +161,19 @@ def base_model(settings, warehouse, pipeline: PipelineSettings, log) -> tuple[st
 
 
 def _builder(name: str, preset: str, settings):
-    from ml.models import create_forecaster, registry
+    """The base model's factory, built like every pipeline model (ml.backtest.candidates_for),
+    bounded by hierarchy.max_history; the pipeline's own entry keeps its overrides."""
+    from ml.backtest import ModelChoice, candidates_for
 
-    models = registry()
-    if name not in models:
-        raise dg.Failure(
-            f"hierarchy.model {name!r} in orchestration/pipelines.yaml is not registered; "
-            f"registered: {sorted(models)} (or 'champion')."
+    overrides = settings.model.overrides if settings.model.name == name else {}
+    choice = ModelChoice(name=name, preset=preset, overrides=overrides)
+    try:
+        (candidate,) = candidates_for(
+            [choice], settings.max_history, "hierarchy.model of orchestration/pipelines.yaml"
         )
-    overrides = dict(settings.model.overrides) if settings.model.name == name else {}
-    if models[name].bounded_history and settings.max_history:
-        overrides.setdefault("max_history", settings.max_history)
-    return partial(create_forecaster, name, preset, **overrides)
+    except ValueError as error:
+        raise dg.Failure(f"{error} hierarchy.model may also be 'champion'.") from error
+    return candidate.build
 
 
 def _table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
