@@ -13,6 +13,8 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from orchestration.dbt_models import ANOMALIES_MODEL, relation_of
+
 QUANTILES = ["p10", "p50", "p90"]
 
 
@@ -132,7 +134,6 @@ ANOMALY_CHECK = "anomaly_share_newest_period"
 ANOMALY_NOMINAL_SHARE = 0.2
 ANOMALY_WARN_FACTOR = 2.0
 ANOMALY_MIN_POINTS = 20
-ANOMALIES_MODEL = "fct_forecast_anomalies"
 # The mart's rows counted per group: Warehouse.summarize(group_by=ANOMALY_GROUPS).
 ANOMALY_GROUPS = ["band_source", "model", "is_champion_model", "target_ts", "is_anomaly"]
 
@@ -220,8 +221,6 @@ def anomaly_share_check(asset_key: dg.AssetKey) -> dg.AssetChecksDefinition:
         ),
     )
     def anomaly_share_newest_period(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        from orchestration.assets.dbt import relation_of
-
         schema, table = relation_of(ANOMALIES_MODEL)
         counts = warehouse.client().summarize(schema, table, group_by=ANOMALY_GROUPS)
         return anomaly_share_result(counts.to_pandas(), asset_key)

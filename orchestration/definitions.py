@@ -12,7 +12,8 @@ from orchestration.assets.hierarchy import hierarchical_forecasts
 from orchestration.assets.ml import forecasts, trained_model
 from orchestration.assets.monitoring import drift, forecast_accuracy
 from orchestration.assets.raw import RAW_KEY, raw_observations
-from orchestration.checks import ANOMALIES_MODEL, anomaly_share_check, raw_freshness_checks
+from orchestration.checks import anomaly_share_check, raw_freshness_checks
+from orchestration.dbt_models import ANOMALIES_MODEL
 from orchestration.resources import WarehouseResource
 from orchestration.sensors import (
     accuracy_retrain_sensor,

@@ -22,10 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestration.assets.dbt import relation_of
+from orchestration.dbt_models import FEATURES_MODEL, relation_of
 from orchestration.tracking import MlflowTracking
 
-FEATURES_MODEL = "fct_training_features"
 FAN_SERIES = 4
 FORECAST_CHART = "plots/forecast_fan_chart.png"
 BACKTEST_CHART = "plots/backtest_fan_chart.png"

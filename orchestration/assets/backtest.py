@@ -20,14 +20,14 @@ import pandas as pd
 import pyarrow as pa
 from dagster_dbt import get_asset_key_for_model
 
-from orchestration.assets.dbt import relation_of, warecast_dbt_models
+from orchestration.assets.dbt import warecast_dbt_models
 from orchestration.batched_reads import SeriesBatches
+from orchestration.dbt_models import FEATURES_MODEL, relation_of
 from orchestration.resources import WarehouseResource
 from orchestration.selection import POINTS_TABLE, SUMMARY_TABLE
 from orchestration.settings import PipelineSettings, current_target, load_pipeline
 from orchestration.tracking import MlflowTracking
 
-FEATURES_MODEL = "fct_training_features"
 FEATURES_KEY = get_asset_key_for_model([warecast_dbt_models], FEATURES_MODEL)
 # One asset, two tables: both dbt sources (ml.backtest_points, ml.backtest_summary) name this key.
 BACKTESTS_KEY = dg.AssetKey(["ml", "backtests"])

@@ -5,12 +5,9 @@ a source's key is [<source name>, <table>] (raw/observations, ml/forecasts), so 
 for the forecast table *is* the Python `ml/forecasts` asset and the graph is connected end to end.
 """
 
-import functools
 import json
-import sys
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -28,11 +25,16 @@ from orchestration.assets.dbt_incremental import (
     plan_build,
     record_build,
 )
+from orchestration.dbt_models import (
+    FEATURES_MODEL,
+    FINGERPRINT_MODEL,
+    dbt_checksum,
+    dbt_executable,
+    prepared_manifest,
+    relation_of,
+)
 from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, current_target, load_pipeline
-
-FEATURES_MODEL = "fct_training_features"
-FINGERPRINT_MODEL = "fct_feature_fingerprint"
 
 
 class WarecastTranslator(DagsterDbtTranslator):
@@ -58,34 +60,9 @@ def dbt_vars() -> str:
     return json.dumps({**pipeline.dbt_vars, "forecast_schema": pipeline.forecast_schema})
 
 
-def dbt_executable() -> str:
-    # The venv's dbt, whatever PATH says (Dagster runs start from various environments).
-    candidate = Path(sys.executable).with_name("dbt")
-    return str(candidate) if candidate.exists() else "dbt"
-
-
-def _manifest_is_stale(project: DbtProject) -> bool:
-    if not project.manifest_path.exists():
-        return True
-    built = project.manifest_path.stat().st_mtime
-    sources = [project.project_dir / "dbt_project.yml", PROFILES_DIR / "profiles.yml"]
-    for folder in ("models", "macros", "tests"):
-        sources.extend((project.project_dir / folder).rglob("*"))
-    return any(path.is_file() and path.stat().st_mtime > built for path in sources)
-
-
-def prepare_manifest(project: DbtProject) -> None:
-    """`dbt parse` under `dagster dev`, or when any dbt file is newer than the manifest."""
-    if project.preparer.using_dagster_dev() or _manifest_is_stale(project):
-        resource = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
-        resource.cli(["parse", "--quiet"], target_path=project.target_path).wait()
-
-
 warecast_dbt_project = DbtProject(
     project_dir=DBT_PROJECT_DIR, profiles_dir=PROFILES_DIR, target=current_target()
 )
-prepare_manifest(warecast_dbt_project)
-
 translator = WarecastTranslator(
     settings=DagsterDbtTranslatorSettings(
         enable_asset_checks=True,
@@ -97,7 +74,8 @@ translator = WarecastTranslator(
 
 
 @dbt_assets(
-    manifest=warecast_dbt_project.manifest_path,
+    # The assets are defined from the manifest: `dbt parse` first if it is missing or stale.
+    manifest=prepared_manifest(),
     dagster_dbt_translator=translator,
     project=warecast_dbt_project,
 )
@@ -191,34 +169,3 @@ def dbt_resource(target: str) -> DbtCliResource:
     return DbtCliResource(
         project_dir=warecast_dbt_project, target=target, dbt_executable=dbt_executable()
     )
-
-
-@functools.lru_cache(maxsize=2)
-def _model_nodes(manifest_path: Path, modified_ns: int) -> dict[str, dict]:
-    # Keyed on the file's mtime: a re-parse is seen, and a run does not re-read ~MBs of JSON
-    # for every table it names (it did, ~2.4 s a forecasts run).
-    manifest = json.loads(manifest_path.read_text())
-    return {
-        node["name"]: node
-        for node in manifest["nodes"].values()
-        if node["resource_type"] == "model"
-    }
-
-
-def _manifest_node(model_name: str) -> dict:
-    path = warecast_dbt_project.manifest_path
-    nodes = _model_nodes(path, path.stat().st_mtime_ns)
-    if model_name not in nodes:
-        raise KeyError(f"dbt model {model_name!r} is not in the manifest; run `dbt parse`.")
-    return nodes[model_name]
-
-
-def relation_of(model_name: str) -> tuple[str, str]:
-    """(schema, table) dbt materializes `model_name` into, from the manifest."""
-    node = _manifest_node(model_name)
-    return node["schema"], node.get("alias") or node["name"]
-
-
-def dbt_checksum(model_name: str) -> str:
-    """The checksum dbt keeps of the model's SQL (also its Dagster code version)."""
-    return _manifest_node(model_name)["checksum"]["checksum"]

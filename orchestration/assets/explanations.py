@@ -14,9 +14,9 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from orchestration.assets.dbt import FEATURES_MODEL, relation_of
 from orchestration.assets.ml import FEATURES_KEY, FORECASTS_KEY, TRAINED_KEY
 from orchestration.batched_reads import SeriesBatches
+from orchestration.dbt_models import FEATURES_MODEL, relation_of
 from orchestration.plots_metadata import explanation_plot_metadata
 from orchestration.resources import WarehouseResource
 from orchestration.settings import load_pipeline

@@ -15,13 +15,7 @@ import pyarrow as pa
 from dagster_dbt import get_asset_key_for_model
 
 from orchestration.assets.backtest import BACKTESTS_KEY
-from orchestration.assets.dbt import (
-    FEATURES_MODEL,
-    FINGERPRINT_MODEL,
-    feature_data_version,
-    relation_of,
-    warecast_dbt_models,
-)
+from orchestration.assets.dbt import feature_data_version, warecast_dbt_models
 from orchestration.batched_reads import SeriesBatches, series_summary, value_range
 from orchestration.checks import (
     CHECKS,
@@ -29,6 +23,12 @@ from orchestration.checks import (
     as_check_results,
     evaluate_forecasts,
     forecast_check_specs,
+)
+from orchestration.dbt_models import (
+    BLOCK_HASHES_MODEL,
+    FEATURES_MODEL,
+    FINGERPRINT_MODEL,
+    relation_of,
 )
 from orchestration.forecast_refresh import (
     changed_series,
@@ -57,7 +57,6 @@ FINGERPRINT_KEY = get_asset_key_for_model([warecast_dbt_models], FINGERPRINT_MOD
 TRAINED_KEY = dg.AssetKey(["ml", "trained_model"])
 FORECASTS_KEY = dg.AssetKey(["ml", "forecasts"])
 FORECAST_TABLE = "forecasts"
-BLOCK_HASHES_MODEL = "fct_feature_block_hashes"  # per-series content hashes, when built
 # A re-run rewrites exactly these partitions, so forecasts are never duplicated.
 FORECAST_PARTITION = ["series_id", "model_name", "forecast_origin"]
 

@@ -13,8 +13,9 @@ import pyarrow as pa
 from dagster_dbt import get_asset_key_for_model
 from mlflow import MlflowClient
 
-from orchestration.assets.dbt import relation_of, warecast_dbt_models
+from orchestration.assets.dbt import warecast_dbt_models
 from orchestration.assets.ml import FEATURES_KEY, TRAINED_KEY, read_features
+from orchestration.dbt_models import VERSUS_MODEL, relation_of
 from orchestration.lineage import utc_now
 from orchestration.resources import WarehouseResource
 from orchestration.settings import load_pipeline
@@ -23,7 +24,6 @@ from orchestration.tracking import MlflowTracking
 DRIFT_KEY = dg.AssetKey(["ml", "drift"])
 ACCURACY_KEY = dg.AssetKey(["ml", "forecast_accuracy"])
 DRIFT_TABLE = "drift_results"
-VERSUS_MODEL = "fct_forecast_vs_actual"
 VERSUS_KEY = get_asset_key_for_model([warecast_dbt_models], VERSUS_MODEL)
 TARGET = "value"
 

@@ -11,11 +11,18 @@ import difflib
 
 from orchestration.cli.errors import UserError
 from orchestration.cli.tables import number, render, when
+from orchestration.dbt_models import (
+    FEATURES_MODEL,
+    LATEST_MODEL,
+    LEADERBOARD_MODEL,
+    SERIES_MODEL,
+    mart_relation,
+)
 
-LEADERBOARD = ("marts", "fct_model_leaderboard")
-LATEST = ("marts", "fct_forecasts_latest")
-FEATURES = ("marts", "fct_training_features")
-SERIES = ("marts", "dim_series")
+LEADERBOARD = mart_relation(LEADERBOARD_MODEL)
+LATEST = mart_relation(LATEST_MODEL)
+FEATURES = mart_relation(FEATURES_MODEL)
+SERIES = mart_relation(SERIES_MODEL)
 QUANTILES = ("p10", "p50", "p90")
 
 _BOARD_COLUMNS = [

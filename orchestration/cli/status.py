@@ -5,14 +5,21 @@ and what is stale. Read-only, from the marts (and the raw table's row count), on
 from __future__ import annotations
 
 import argparse
-import json
 
 from orchestration.cli.tables import number, when
+from orchestration.dbt_models import (
+    FEATURES_MODEL,
+    FINGERPRINT_MODEL,
+    LATEST_MODEL,
+    MODEL_VERSIONS_MODEL,
+    find_model_node,
+    mart_relation,
+    node_relation,
+)
 
-FINGERPRINT = ("marts", "fct_feature_fingerprint")
-VERSIONS = ("marts", "dim_model_versions")
-LATEST = ("marts", "fct_forecasts_latest")
-FEATURES_MODEL = "fct_training_features"
+FINGERPRINT = mart_relation(FINGERPRINT_MODEL)
+VERSIONS = mart_relation(MODEL_VERSIONS_MODEL)
+LATEST = mart_relation(LATEST_MODEL)
 
 
 def status(args: argparse.Namespace, client, settings, profile: dict) -> int:
@@ -61,17 +68,12 @@ def _fingerprint(client) -> dict | None:
 def _data_version(fingerprint: dict) -> str | None:
     """The data version Dagster gives the feature mart: its fingerprint + the dbt checksum."""
     from orchestration.lineage import FeatureDataVersion
-    from orchestration.settings import DBT_PROJECT_DIR
 
-    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
-    if not manifest.exists():
-        return None
-    nodes = json.loads(manifest.read_text())["nodes"].values()
-    node = next((n for n in nodes if n.get("name") == FEATURES_MODEL), None)
+    node = find_model_node(FEATURES_MODEL, parse=False)  # status never runs dbt
     if node is None:
         return None
     return FeatureDataVersion(
-        feature_table=f"{node['schema']}.{node.get('alias') or node['name']}",
+        feature_table=".".join(node_relation(node)),
         row_count=int(fingerprint["row_count"]),
         series_count=int(fingerprint["series_count"] or 0),
         min_ts=fingerprint["min_ts"],

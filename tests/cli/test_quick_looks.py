@@ -46,7 +46,7 @@ def _fingerprint() -> dict:
 
 def current_data_version() -> str:
     """As the feature asset computes it (orchestration/assets/dbt.py), not as `status` does."""
-    from orchestration.assets.dbt import dbt_checksum, relation_of
+    from orchestration.dbt_models import dbt_checksum, relation_of
 
     row = _fingerprint()
     return FeatureDataVersion(

@@ -27,7 +27,7 @@ def champion(warecast_home):
     """(defs, features, registered): 3 series' features in DuckDB, a tiny LightGBM champion."""
     from mlflow import MlflowClient
 
-    from orchestration.assets.dbt import relation_of
+    from orchestration.dbt_models import relation_of
     from orchestration.definitions import build_definitions
     from orchestration.settings import load_pipeline
 

@@ -1,0 +1,143 @@
+"""The dbt models Python reads or writes beside, by name, and where dbt's manifest puts them.
+
+No dagster here, and nothing runs at import: the CLI, checks, plots and the assets all import
+their model names from this module. The manifest (dbt_project/target/manifest.json) is prepared
+when it is first needed: `prepared_manifest()` runs `dbt parse` once a process if the manifest is
+missing, older than a dbt file, or `dagster dev` is running (a fresh clone has no manifest;
+loading orchestration.definitions prepares it through orchestration/assets/dbt.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, current_target
+
+# Every layer's schema is named exactly (macros/generate_schema_name.sql): the marts are in
+# `marts`. Read-only CLI commands use this instead of the manifest, so they never parse.
+MARTS_SCHEMA = "marts"
+
+# marts/features
+FEATURES_MODEL = "fct_training_features"
+FINGERPRINT_MODEL = "fct_feature_fingerprint"
+BLOCK_HASHES_MODEL = "fct_feature_block_hashes"  # per-series content hashes, when built
+SERIES_MODEL = "dim_series"
+# marts/forecasts, marts/evaluation, marts/lineage
+LATEST_MODEL = "fct_forecasts_latest"
+VERSUS_MODEL = "fct_forecast_vs_actual"
+LEADERBOARD_MODEL = "fct_model_leaderboard"
+MODEL_VERSIONS_MODEL = "dim_model_versions"
+# marts/monitoring
+ANOMALIES_MODEL = "fct_forecast_anomalies"
+# marts/hierarchy
+HIERARCHY_SERIES_MODEL = "fct_hierarchy_series"
+HIERARCHY_DIM_MODEL = "dim_hierarchy"
+
+TARGET_PATH = DBT_PROJECT_DIR / "target"
+
+
+def manifest_path() -> Path:
+    """Where `dbt parse` writes the manifest (it may not exist yet)."""
+    return TARGET_PATH / "manifest.json"
+
+
+def mart_relation(model_name: str) -> tuple[str, str]:
+    """(marts, model_name) without reading the manifest: for read-only commands."""
+    return MARTS_SCHEMA, model_name
+
+
+def dbt_executable() -> str:
+    # The venv's dbt, whatever PATH says (Dagster runs start from various environments).
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def _manifest_is_stale(path: Path) -> bool:
+    if not path.exists():
+        return True
+    built = path.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", PROFILES_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests"):
+        sources.extend((DBT_PROJECT_DIR / folder).rglob("*"))
+    return any(source.is_file() and source.stat().st_mtime > built for source in sources)
+
+
+def _using_dagster_dev() -> bool:
+    # What dagster_dbt's preparer checks: `dagster dev` sets it, and wants a fresh parse.
+    return bool(os.getenv("DAGSTER_IS_DEV_CLI"))
+
+
+def parse_manifest() -> None:
+    """`dbt parse` of the project for the current target, into dbt_project/target."""
+    env = {
+        **os.environ,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_TARGET_PATH": str(TARGET_PATH),
+        "DBT_LOG_PATH": str(TARGET_PATH),
+        "DBT_PROFILES_DIR": str(PROFILES_DIR),
+        "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
+    }
+    command = [dbt_executable(), "parse", "--quiet", "--target", current_target()]
+    done = subprocess.run(
+        command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()[-4000:]
+        raise RuntimeError(f"`dbt parse` failed (exit code {done.returncode}):\n{output}")
+
+
+@functools.cache
+def prepared_manifest() -> Path:
+    """The manifest's path, after a `dbt parse` when it is missing or stale (once a process)."""
+    path = manifest_path()
+    if _using_dagster_dev() or _manifest_is_stale(path):
+        parse_manifest()
+    return path
+
+
+@functools.lru_cache(maxsize=2)
+def _model_nodes(path: Path, modified_ns: int) -> dict[str, dict]:
+    # Keyed on the file's mtime: a re-parse is seen, and a run does not re-read ~MBs of JSON
+    # for every table it names (it did, ~2.4 s a forecasts run).
+    manifest = json.loads(path.read_text())
+    return {
+        node["name"]: node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+    }
+
+
+def find_model_node(model_name: str, *, parse: bool = True) -> dict | None:
+    """The model's manifest node, or None. parse=False reads the manifest as it is (None if
+    there is none), for read-only commands that must not run dbt."""
+    path = prepared_manifest() if parse else manifest_path()
+    if not path.exists():
+        return None
+    return _model_nodes(path, path.stat().st_mtime_ns).get(model_name)
+
+
+def _manifest_node(model_name: str) -> dict:
+    node = find_model_node(model_name)
+    if node is None:
+        raise KeyError(f"dbt model {model_name!r} is not in the manifest; run `dbt parse`.")
+    return node
+
+
+def node_relation(node: dict) -> tuple[str, str]:
+    """(schema, table) of a manifest node."""
+    return node["schema"], node.get("alias") or node["name"]
+
+
+def relation_of(model_name: str) -> tuple[str, str]:
+    """(schema, table) dbt materializes `model_name` into, from the manifest."""
+    return node_relation(_manifest_node(model_name))
+
+
+def dbt_checksum(model_name: str) -> str:
+    """The checksum dbt keeps of the model's SQL (also its Dagster code version)."""
+    return _manifest_node(model_name)["checksum"]["checksum"]
