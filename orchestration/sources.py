@@ -181,7 +181,7 @@ def validate_raw(table: pa.Table, source: str) -> None:
     """Stop before dbt when the raw table cannot make features: empty, a column missing or mistyped.
 
     Row-level problems (null keys, duplicates, impossible values) do not stop a run: staging
-    handles them and records each in staging.stg_raw__observation_issues.
+    handles them and marts.fct_observation_issues records each.
     """
     names = [name.lower() for name in table.column_names]
     missing = [c for c in REQUIRED_RAW_COLUMNS if c not in names]

@@ -52,7 +52,7 @@ def register_reliability_pipeline() -> None:
 
 
 LATEST_MART = dg.AssetKey(["marts", "fct_forecasts_latest"])
-ISSUES_VIEW = dg.AssetKey(["staging", "stg_raw__observation_issues"])
+ISSUES_VIEW = dg.AssetKey(["marts", "fct_observation_issues"])
 
 
 def core_selection(defs: dg.Definitions) -> list[dg.AssetKey]:

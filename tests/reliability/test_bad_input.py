@@ -87,7 +87,7 @@ def test_catalogue_cases_are_handled_as_documented(pipeline):
     assert origins["off_grain"] == pd.Timestamp(month(N_MONTHS - 1))
     assert origins[HOSTILE_ID] == pd.Timestamp(month(N_MONTHS - 1))
 
-    issues = client.read_table("staging", "stg_raw__observation_issues").to_pandas()
+    issues = client.read_table("marts", "fct_observation_issues").to_pandas()
     counted = Counter(
         (None if pd.isna(s) else s, issue)
         for s, issue in zip(issues["series_id"], issues["issue"], strict=True)

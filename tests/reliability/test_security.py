@@ -159,20 +159,27 @@ def _tampered_champion_fails_closed(home: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("dbt_vars", "message"),
+    ("dbt_vars", "model", "message"),
     [
-        ({"covariates": ["price; drop table raw.observations"]}, "is not a plain column name"),
-        ({"outlier_z": "1) or (1=1"}, "must be a number"),
+        (
+            {"covariates": ["price; drop table raw.observations"]},
+            "stg_raw__observations",
+            "is not a plain column name",
+        ),
+        ({"min_value": "0 or 1=1"}, "stg_raw__observations", "must be a number"),
+        ({"outlier_z": "1) or (1=1"}, "fct_training_features", "must be a number"),
     ],
 )
-def test_hostile_dbt_vars_are_refused_before_any_sql(warecast_home, tmp_path, dbt_vars, message):
+def test_hostile_dbt_vars_are_refused_before_any_sql(
+    warecast_home, tmp_path, dbt_vars, model, message
+):
     dbt = Path(sys.executable).with_name("dbt")
     result = subprocess.run(
         [
             str(dbt),
             "compile",
             "--select",
-            "stg_raw__observations",
+            model,
             "--project-dir",
             str(DBT_PROJECT_DIR),
             "--profiles-dir",

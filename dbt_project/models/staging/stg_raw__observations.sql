@@ -6,12 +6,7 @@
     loaded_at already here, dedupes them among themselves, and they replace the stored row of the
     same (series_id, ts): their loaded_at is later. -#}
 {{ config(**incremental_config(hooks=['{{ warecast.sort_memory() }}'])) }}
-{%- set z = var('outlier_z') -%}
-{%- set min_value = var('min_value') -%}
-{#- Vars are pasted into SQL: accept only numbers and plain identifiers. -#}
-{%- if z is not number or (min_value is not none and min_value is not number) -%}
-    {{ exceptions.raise_compiler_error("vars outlier_z and min_value must be numbers (min_value may be null)") }}
-{%- endif -%}
+{#- Vars are pasted into SQL: accept only plain identifiers (min_value: macros/observations.sql). -#}
 {%- for covariate in var('covariates') -%}
     {%- if not modules.re.match('^[A-Za-z_][A-Za-z0-9_]{0,62}$', covariate | string) -%}
         {{ exceptions.raise_compiler_error("var covariates: '" ~ covariate ~ "' is not a plain column name (letters, digits, underscores)") }}
@@ -26,14 +21,7 @@ with source as (
 
 typed as (
 
-    select
-        cast(series_id as varchar) as series_id,
-        cast(ts as timestamp) as ts,
-        cast(value as {{ type_double() }}) as value,
-        cast(loaded_at as timestamp) as loaded_at
-    {%- for covariate in var('covariates') %},
-        cast({{ covariate }} as {{ type_double() }}) as {{ covariate }}
-        {%- endfor %}
+    select {{ typed_observation_columns(var('covariates')) }}
     from source
     where
         series_id is not null and ts is not null
@@ -45,10 +33,7 @@ ranked as (
 
     select
         *,
-        -- value desc breaks ties between loads at the same instant deterministically
-        row_number() over (
-            partition by series_id, ts order by loaded_at desc nulls last, value desc nulls last
-        ) as load_rank
+        {{ load_rank() }} as load_rank
     from typed
 
 ),
@@ -57,11 +42,7 @@ deduped as (
 
     select
         *,
-        coalesce(
-            {{ is_non_finite('value') }}
-            {%- if min_value is not none %} or value < {{ min_value }}{% endif %},
-            false
-        ) as is_impossible
+        {{ is_impossible('value') }} as is_impossible
     from ranked
     where load_rank = 1
 

@@ -1,13 +1,8 @@
 {#- Grain: one row per (raw row, issue): every raw row staging drops, overrides, excludes or
     flags, with the issue and what was done, so no row disappears without a recorded reason.
-    Uses the same rules as stg_raw__observations. Outliers are judged per period, against the
-    periods before it (fct_training_features.is_outlier): their raw rows are read back from there,
-    so this one view reads the feature mart. -#}
-{%- set z = var('outlier_z') -%}
-{%- set min_value = var('min_value') -%}
-{%- if z is not number or (min_value is not none and min_value is not number) -%}
-    {{ exceptions.raise_compiler_error("vars outlier_z and min_value must be numbers (min_value may be null)") }}
-{%- endif -%}
+    Types and dedupes the raw rows with the same macros as stg_raw__observations
+    (macros/observations.sql). Outliers are judged per period, against the periods before it
+    (fct_training_features.is_outlier): their raw rows are read back from there. -#}
 
 with source as (
 
@@ -17,11 +12,7 @@ with source as (
 
 typed as (
 
-    select
-        cast(series_id as varchar) as series_id,
-        cast(ts as timestamp) as ts,
-        cast(value as {{ type_double() }}) as value,
-        cast(loaded_at as timestamp) as loaded_at
+    select {{ typed_observation_columns() }}
     from source
 
 ),
@@ -30,9 +21,7 @@ ranked as (
 
     select
         *,
-        row_number() over (
-            partition by series_id, ts order by loaded_at desc nulls last, value desc nulls last
-        ) as load_rank
+        {{ load_rank() }} as load_rank
     from typed
     where series_id is not null and ts is not null
 
@@ -42,11 +31,7 @@ kept as (
 
     select
         *,
-        coalesce(
-            {{ is_non_finite('value') }}
-            {%- if min_value is not none %} or value < {{ min_value }}{% endif %},
-            false
-        ) as is_impossible
+        {{ is_impossible('value') }} as is_impossible
     from ranked
     where load_rank = 1
 
