@@ -4,7 +4,9 @@ Models are logged as MLflow "models from code" (orchestration/mlflow_model.py) w
 are the forecaster's safetensors weights and JSON config, so nothing is ever pickled.
 """
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -69,6 +71,18 @@ class MlflowTracking(dg.ConfigurableResource):
             )
         return experiment.experiment_id
 
+    @contextlib.contextmanager
+    def run(self, name: str | None = None, tags: dict | None = None) -> Iterator[mlflow.ActiveRun]:
+        """The one way warecast opens an MLflow run: in this resource's experiment (created on
+        first use), active inside the block so mlflow.log_* calls land in it."""
+        with mlflow.start_run(experiment_id=self._activate(), run_name=name, tags=tags) as run:
+            yield run
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        """The metrics a run logged (e.g. a version's validation MAE)."""
+        self._activate()
+        return MlflowClient().get_run(run_id).data.metrics
+
     def log_training(
         self,
         *,
@@ -83,8 +97,7 @@ class MlflowTracking(dg.ConfigurableResource):
         """Log the run and register a new version; the run and the version carry `tags`
         (the lineage: feature table, data version, dbt checksum, git commit, Dagster run id).
         Making it the champion is `promote`'s job."""
-        experiment_id = self._activate()
-        with mlflow.start_run(experiment_id=experiment_id, tags=tags) as run:
+        with self.run(tags=tags) as run:
             mlflow.log_params(params)
             mlflow.log_metrics(metrics)
             mlflow.log_figure(figure, "forecast_vs_actual.png")

@@ -169,7 +169,7 @@ def backtests(
     bounds = {c.name: c.max_history for c in chosen}
     overrides = {c.name: json.dumps(c.overrides, sort_keys=True) for c in chosen}
     client = warehouse.client()
-    with _mlflow_run(mlflow_tracking, pipeline, ids) as run:
+    with mlflow_tracking.run(f"backtest {pipeline.name}", _run_tags(pipeline, ids)) as run:
         ids["mlflow_run_id"] = run.info.run_id
         points = points_table(result.points, ids)
         board = summary_table(selection, result.cutoffs, bounds, overrides, ids)
@@ -240,32 +240,14 @@ def summary_table(selection, cutoffs: list, bounds: dict, overrides: dict, ids: 
     )
 
 
-def _mlflow_run(tracking: MlflowTracking, pipeline: PipelineSettings, ids: dict):
-    mlflow.set_tracking_uri(tracking.tracking_uri)
-    experiment = mlflow.get_experiment_by_name(tracking.experiment_name)
-    experiment_id = (
-        experiment.experiment_id
-        if experiment
-        else mlflow.create_experiment(
-            tracking.experiment_name, artifact_location=_as_uri(tracking.artifact_root)
-        )
-    )
-    tags = {
+def _run_tags(pipeline: PipelineSettings, ids: dict) -> dict:
+    return {
         "warecast.kind": "backtest",
         "pipeline": pipeline.name,
         "target": current_target(),
         "dagster_run_id": ids["dagster_run_id"],
         "backtest_run_id": ids["backtest_run_id"],
     }
-    return mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"backtest {pipeline.name}", tags=tags
-    )
-
-
-def _as_uri(path: str) -> str:
-    from pathlib import Path
-
-    return Path(path).as_uri()
 
 
 def _log_backtest(selection, settings, spec, chosen: list, cutoffs: list) -> None:

@@ -7,11 +7,9 @@ the training window with the rows inside it; accuracy compares realised errors
 """
 
 import dagster as dg
-import mlflow
 import pandas as pd
 import pyarrow as pa
 from dagster_dbt import get_asset_key_for_model
-from mlflow import MlflowClient
 
 from orchestration.assets.dbt import warecast_dbt_models
 from orchestration.assets.ml import FEATURES_KEY, TRAINED_KEY, read_features
@@ -93,7 +91,8 @@ def forecast_accuracy(
     if mine.empty:
         return _no_verdict(f"no actuals yet for version {champion.version}'s forecasts")
     realised = realised_mae(mine)
-    validation = MlflowClient().get_run(champion.run_id).data.metrics.get("val_mae", float("nan"))
+    metrics = mlflow_tracking.run_metrics(champion.run_id)
+    validation = metrics.get("val_mae", float("nan"))
     ratio_limit = pipeline.operations.accuracy_max_ratio
     retrain = accuracy_degraded(realised, validation, ratio_limit)
     context.log.info(
@@ -121,7 +120,6 @@ def _champion_or_fail(tracking: MlflowTracking, model_name: str):
         raise dg.Failure(
             f"No @champion version of {model_name!r} yet: materialize ml/trained_model first."
         )
-    mlflow.set_tracking_uri(tracking.tracking_uri)
     return champion
 
 
