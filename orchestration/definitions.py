@@ -39,7 +39,7 @@ forecast_pipeline = dg.define_asset_job(
 
 def build_definitions(target: str) -> dg.Definitions:
     """The same graph against any profiles.yml target (duckdb, postgres, snowflake)."""
-    # Issue 3: day-N operations: freshness of the raw source, schedule, retrain sensors.
+    # Keeping a deployed pipeline healthy: freshness of the raw source, schedule, retrain sensors.
     freshness_checks, freshness_sensor = raw_freshness_checks(
         RAW_KEY, load_pipeline().operations.raw_max_age_hours
     )
@@ -55,7 +55,8 @@ def build_definitions(target: str) -> dg.Definitions:
             drift,
             forecast_accuracy,
         ],
-        # Issue 12: warns when the newest period's actuals fall outside the bands far too often.
+        # Warns when the newest period's actuals fall outside the bands far too often: the
+        # intervals no longer mean what they say.
         asset_checks=[
             *freshness_checks,
             anomaly_share_check(get_asset_key_for_model([warecast_dbt_models], ANOMALIES_MODEL)),

@@ -47,7 +47,7 @@ def mlflow_tracking_uri() -> str:
 
 
 class OperationsSettings(BaseModel):
-    """Day-N operations (issue 3): schedule, drift and accuracy thresholds, forecast checks."""
+    """Day-N operations: schedule, drift and accuracy thresholds, forecast checks."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,14 +86,16 @@ class PipelineSettings(BaseModel):
     model_name: str = "warecast_forecaster"
     forecast_schema: str = "ml"
     dbt_vars: dict = Field(default_factory=dict)
-    # Issue 5: the models the backtest compares and how (ml/backtest.py, docs/evaluation.md).
+    # The models the backtest compares and how (ml/backtest.py, docs/evaluation.md).
     models: list[ModelChoice] = Field(
         default_factory=lambda: [ModelChoice(name="seasonal_naive", preset="small")]
     )
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
-    # Issue 3: day-N operations (orchestration/schedules.py, sensors.py, checks.py).
+    # Keeping a deployed pipeline healthy: refresh schedule and retrain sensors
+    # (orchestration/sensors.py), drift and accuracy monitors (assets/monitoring.py), checks.
     operations: OperationsSettings = Field(default_factory=OperationsSettings)
-    # Issue 12: total -> levels -> series, reconciled (ml/hierarchy.py, docs/evaluation.md).
+    # Forecasts that add up: total -> levels -> series, reconciled (ml/hierarchy.py,
+    # docs/evaluation.md).
     hierarchy: HierarchyConfig | None = None
 
     def forecast_spec(self) -> ForecastSpec:

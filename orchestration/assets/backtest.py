@@ -194,7 +194,8 @@ def backtests(
             "leaderboard": dg.MetadataValue.md(_markdown(selection)),
             "backtest_run_id": ids["backtest_run_id"],
             "mlflow_run_id": ids["mlflow_run_id"],
-            # Issue 12: the leaderboard as a table and the champion's fan chart (also in MLflow).
+            # The leaderboard as a table and the champion's fan chart, readable in the UI without
+            # SQL (also in MLflow).
             **backtest_plot_metadata(
                 warehouse, points, selection, mlflow_tracking, ids["mlflow_run_id"]
             ),

@@ -320,7 +320,8 @@ def forecasts(
         write_state(client, pipeline.forecast_schema, states)
         from orchestration.plots_metadata import forecast_plot_metadata
 
-        # Issue 12: a fan chart of a few series, also an artefact of the version's run.
+        # A fan chart of a few series, so a reader sees the bands without SQL; also an artefact
+        # of the version's run.
         plots = forecast_plot_metadata(warehouse, frame, mlflow_tracking, registered.run_id)
     yield dg.MaterializeResult(
         metadata={

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchestration.warehouse.columns import portable
+
 # One row per load of a raw table (append_rows / replace_table with a log): what orchestration
 # reads to tell a replace from an append (orchestration/assets/dbt.py).
 LOAD_LOG_SCHEMA = pa.schema(
@@ -85,8 +87,6 @@ class Appending:
         A missing table is created; an existing one must have the same columns (a different
         shape raises before any write).
         """
-        from orchestration.warehouse.base import portable
-
         data = portable(data)
 
         def write() -> LoadRecord:
@@ -191,8 +191,6 @@ class Appending:
 
     def _fill_stage(self, s, schema, stage, batches) -> tuple[pa.Schema, int, int]:
         """Each batch into schema.stage (created from the first): (schema, rows, series)."""
-        from orchestration.warehouse.base import portable
-
         target, arrow_schema, rows, ids = self._qualified(schema, stage), None, 0, set()
         for batch in batches():
             batch = portable(batch)

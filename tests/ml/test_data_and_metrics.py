@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.config import ForecastSpec, load_preset
+from ml.config import ForecastSpec, family_preset
 from ml.datasets import load_aus_retail
 from ml.evaluation import coverage, mae, mase, pinball, seasonal_naive_scale
 from ml.models.fallback import METHOD, seasonal_naive_forecast
@@ -75,7 +75,7 @@ def test_fallback_repeats_last_season_with_ordered_quantiles():
 def test_unknown_preset_lists_choices():
     choices = r"\['demo', 'large', 'medium', 'small', 'tiny'\]"
     with pytest.raises(ValueError, match=f"choose one of {choices}"):
-        load_preset("huge")
+        family_preset("tft", "huge")
 
 
 def test_ml_imports_no_orchestration_or_drivers():

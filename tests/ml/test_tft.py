@@ -8,11 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.config import ForecastSpec, load_preset
+from ml.config import ForecastSpec
 from ml.datasets import load_aus_retail
 from ml.errors import ArtifactError
-from ml.models import load_forecaster, registry
-from ml.models.tft import TFTForecaster
+from ml.models import create_forecaster, load_forecaster, registry
 
 SPEC = ForecastSpec(horizon=12, freq="MS", season_length=12)
 SHORT = "A3349754K"  # one of the two 32-month demo series
@@ -30,8 +29,7 @@ def history() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def fitted(history):
-    arch, training = load_preset("tiny")
-    model = TFTForecaster(arch, training, progress_bar=False)
+    model = create_forecaster("tft", "tiny", progress_bar=False)
     report = model.fit(history, SPEC)
     return model, report
 
