@@ -48,7 +48,6 @@ from ml.errors import InvalidInputError
 from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import Forecaster
 from ml.models.fallback import longest_series
-from ml.models.statistical import StatsForecaster
 
 Batches = Callable[[], Iterable[pd.DataFrame]]
 LOCAL, BATCHED, WHOLE = "local", "batched", "whole"
@@ -56,7 +55,7 @@ LOCAL, BATCHED, WHOLE = "local", "batched", "whole"
 
 def kind_of(model: Forecaster) -> str:
     """local (one model per series), batched (a global model trained from batches), or whole."""
-    if isinstance(model, StatsForecaster):
+    if model.fits_each_series:
         return LOCAL
     return BATCHED if callable(getattr(model, "fit_batches", None)) else WHOLE
 
@@ -256,10 +255,7 @@ def history_needed(model: Forecaster) -> int | None:
 
     Forecasting from only these rows gives the same forecasts, so a refresh reads a tail of
     each series, not its history."""
-    if isinstance(model, StatsForecaster):
-        return model.config.max_history
-    needed = getattr(model, "predict_history", None)
-    return needed() if callable(needed) else None
+    return model.predict_history()
 
 
 def predict_batched(model: Forecaster, batches: Batches) -> Iterator[pd.DataFrame]:

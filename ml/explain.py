@@ -36,7 +36,7 @@ from ml.frames import drop_leading_nulls, validate_training_frame
 
 GLOBAL = "__global__"
 EXPLANATION_COLUMNS = ["series_id", "explained_model", "component", "horizon_step", "value", "kind"]
-EXPLAINED_FAMILIES = ("lightgbm", "mstl", "auto_ets", "tft")
+# The families that give explanations, and how: EXPLAINERS at the end of this module.
 
 
 def empty() -> pd.DataFrame:
@@ -45,7 +45,7 @@ def empty() -> pd.DataFrame:
 
 
 def _members(forecaster) -> list:
-    return list(forecaster.members) if forecaster.name == "ensemble" else [forecaster]
+    return list(forecaster.members) if forecaster.combines_models else [forecaster]
 
 
 def unexplained(forecaster) -> list[str]:
@@ -55,9 +55,8 @@ def unexplained(forecaster) -> list[str]:
 
 def explain(forecaster, history: pd.DataFrame) -> pd.DataFrame:
     """Explanation rows of `forecaster`'s forecast from `history` (what predict() is given)."""
-    explainers = {"lightgbm": lightgbm_explanations, "mstl": mstl_explanations}
-    explainers |= {"auto_ets": ets_explanations, "tft": tft_explanations}
-    parts = [explainers[m.name](m, history) for m in _members(forecaster) if m.name in explainers]
+    members = _members(forecaster)
+    parts = [EXPLAINERS[m.name](m, history) for m in members if m.name in EXPLAINERS]
     parts = [p for p in parts if not p.empty]
     if not parts:
         return empty()
@@ -269,3 +268,13 @@ def _tft_rows(ids, component: str, step, values, kind: str) -> pd.DataFrame:
             "kind": kind,
         }
     )
+
+
+# The one list of explained families: family name -> the function that splits its forecast.
+EXPLAINERS = {
+    "lightgbm": lightgbm_explanations,
+    "mstl": mstl_explanations,
+    "auto_ets": ets_explanations,
+    "tft": tft_explanations,
+}
+EXPLAINED_FAMILIES = tuple(EXPLAINERS)

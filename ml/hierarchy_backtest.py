@@ -72,9 +72,7 @@ def _nodes_history(frame: pd.DataFrame, S: pd.DataFrame, freq: str) -> pd.DataFr
 def in_sample_residuals(model, history: pd.DataFrame, spec: ForecastSpec):
     """One-step in-sample errors of a statsforecast model (what MinT's covariance is defined
     on); None for other families, whose held-out last horizon is used instead."""
-    from ml.models.statistical import StatsForecaster
-
-    if not isinstance(model, StatsForecaster):
+    if not model.fits_each_series:
         return None
     from statsforecast import StatsForecast
 

@@ -1,8 +1,13 @@
-"""Registered forecasters: build any of them from a preset, load any saved one by its config."""
+"""Registered forecasters: build any of them from a preset, load any saved one by its config.
+
+A family's module is imported only when that family is used, so a statistical or LightGBM
+user never imports torch.
+"""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +15,7 @@ from ml.config import family_preset
 from ml.errors import ArtifactError
 from ml.models.base import Forecaster, read_config
 
-# name -> "module:Class"; imported lazily so a statsforecast user never imports torch.
+# name -> "module:Class", imported when first looked up.
 MODELS = {
     "tft": "ml.models.tft:TFTForecaster",
     "deepar": "ml.models.deepar:DeepARForecaster",
@@ -33,15 +38,30 @@ def _import(target: str) -> type[Forecaster]:
     return getattr(importlib.import_module(module), cls)
 
 
-def registry() -> dict[str, type[Forecaster]]:
-    return {name: _import(target) for name, target in MODELS.items()}
+class _Registry(Mapping[str, type[Forecaster]]):
+    """Every registered name; looking one up imports that family's module (and no other)."""
+
+    def __getitem__(self, name: str) -> type[Forecaster]:
+        return _import(MODELS[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MODELS)
+
+    def __len__(self) -> int:
+        return len(MODELS)
+
+
+def registry() -> Mapping[str, type[Forecaster]]:
+    """name -> forecaster class. Names and `in` need no import; a class is imported on lookup,
+    so ask a family's capabilities (class attributes) without importing the others."""
+    return _Registry()
 
 
 def create_forecaster(name: str, preset: str = "small", **overrides: Any) -> Forecaster:
     """Any registered model from its YAML preset (ml/presets/<family>.yaml), fields overridable."""
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; registered: {sorted(MODELS)}.")
-    cls = _import(MODELS[name])
+    cls = registry()[name]
     return cls.from_preset(family_preset(cls.preset_family, preset), **overrides)
 
 
@@ -49,4 +69,4 @@ def load_forecaster(directory: str | Path) -> Forecaster:
     kind = read_config(Path(directory)).get("forecaster")
     if kind not in MODELS:
         raise ArtifactError(f"Unknown forecaster {kind!r} in {directory}; known: {sorted(MODELS)}")
-    return _import(MODELS[kind]).load(Path(directory))
+    return registry()[kind].load(Path(directory))

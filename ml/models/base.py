@@ -62,6 +62,11 @@ class Forecaster(ABC):
     bounded_history: ClassVar[bool] = False
     # Combinations that pass that bound on to their bounded members (max_history_statistical).
     forwards_history_bound: ClassVar[bool] = False
+    # One model per series, fitted on that series alone (statsforecast): a batch of series fits
+    # independently of the others, and one-step in-sample fitted values exist (MinT's covariance).
+    fits_each_series: ClassVar[bool] = False
+    # A combination of other registered families (its fitted `members`); combinations do not nest.
+    combines_models: ClassVar[bool] = False
     preset_family: ClassVar[str]  # ml/presets/<family>.yaml
 
     def min_history(self, spec: ForecastSpec, validate: bool = True) -> int:
@@ -73,6 +78,11 @@ class Forecaster(ABC):
         predict() hands each series too short for the fitted model to that same fallback.
         1: fits any history (local models fall back per series)."""
         return 1
+
+    def predict_history(self) -> int | None:
+        """The most recent periods of a series the fitted model's predict() reads; None = all.
+        Forecasting from only these rows gives the same forecasts."""
+        return None
 
     def describe(self) -> str:
         """What makes this model's rows, for lineage: the family, or e.g. an ensemble's members."""

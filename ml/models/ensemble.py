@@ -48,14 +48,16 @@ class EnsembleConfig(BaseModel):
     @field_validator("members")
     @classmethod
     def _known_members(cls, members: list[ModelChoice]) -> list[ModelChoice]:
-        from ml.models import MODELS
+        from ml.models import registry
 
+        models = registry()
         names = [m.name for m in members]
-        unknown = sorted({n for n in names if n not in MODELS or n == "ensemble"})
+        unknown = sorted({n for n in names if n not in models or models[n].combines_models})
         if unknown:
+            singles = sorted(n for n, cls in models.items() if not cls.combines_models)
             raise ValueError(
                 f"ensemble members {unknown} are not registered families (ensembles do not "
-                f"nest); choose from {sorted(set(MODELS) - {'ensemble'})}"
+                f"nest); choose from {singles}"
             )
         if len(set(names)) != len(names):
             raise ValueError(f"ensemble members listed twice: {names}")
@@ -68,6 +70,7 @@ class EnsembleForecaster(Forecaster):
     supports_covariates = False
     supports_gpu = False
     forwards_history_bound = True
+    combines_models = True
     preset_family: ClassVar[str] = "ensemble"
 
     def __init__(self, config: EnsembleConfig):

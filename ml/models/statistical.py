@@ -31,6 +31,7 @@ class StatsForecaster(Forecaster):
     supports_covariates = False
     supports_gpu = False
     bounded_history = True
+    fits_each_series = True
     preset_family: ClassVar[str] = "statistical"
 
     def __init__(self, config: StatsConfig | None = None):
@@ -40,6 +41,10 @@ class StatsForecaster(Forecaster):
     @classmethod
     def from_preset(cls, preset: dict, **overrides: Any) -> StatsForecaster:
         return cls(StatsConfig(**{**preset, **overrides}))
+
+    def predict_history(self) -> int | None:
+        """predict() refits on each series' last max_history periods (all when unset)."""
+        return self.config.max_history
 
     # --- what each model defines -------------------------------------------------------------
     def _model(self, spec: ForecastSpec):

@@ -152,7 +152,7 @@ def base_model(settings, warehouse, pipeline: PipelineSettings, log) -> tuple[st
     from orchestration.selection import read_champion_choice
 
     champion = read_champion_choice(warehouse, pipeline)
-    if registry()[champion.model].bounded_history:
+    if registry()[champion.model].fits_each_series:
         return champion.model, champion.preset
     log.info(
         "Champion %s is not a local statistical model: using %s", champion.model, FALLBACK_MODEL

@@ -76,13 +76,12 @@ def read_features(warehouse: WarehouseResource) -> pd.DataFrame:
 
 def build_forecaster(pipeline: PipelineSettings, config: TrainConfig, choice: ChampionChoice):
     """(forecaster, spec, params to log): the backtest's champion family, to train on all data."""
-    from ml.models import create_forecaster
+    from ml.models import create_forecaster, registry
 
     preset = config.model_preset or choice.preset
     overrides = dict(choice.overrides)
     # Neural families train with Lightning; statistical ones have no epochs or progress bar.
-    # (Built once to ask: importing only this family, not torch for a statistical champion.)
-    if create_forecaster(choice.model, preset, **overrides).supports_gpu:
+    if registry()[choice.model].supports_gpu:
         overrides["progress_bar"] = config.progress_bar
         if config.max_epochs:
             overrides["max_epochs"] = config.max_epochs
