@@ -26,8 +26,11 @@ demo: $(STAMP)
 	@mkdir -p $(WARECAST_HOME)
 	$(BIN)/warecast run --target duckdb
 
+# Two workers (pytest-xdist): most tests wait on one process at a time (dbt, a server, one
+# LightGBM thread), so two keep both cores busy; worksteal evens out the long end-to-end tests.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 ui: $(STAMP)
 	@mkdir -p $(WARECAST_DAGSTER_DIR)

@@ -9,6 +9,7 @@ loading orchestration.definitions prepares it through orchestration/assets/dbt.p
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -95,8 +96,13 @@ def parse_manifest() -> None:
 def prepared_manifest() -> Path:
     """The manifest's path, after a `dbt parse` when it is missing or stale (once a process)."""
     path = manifest_path()
-    if _using_dagster_dev() or _manifest_is_stale(path):
-        parse_manifest()
+    TARGET_PATH.mkdir(parents=True, exist_ok=True)
+    # Two processes (the CLI beside `dagster dev`, two test workers) must not write the manifest
+    # at once or read it half-written: one parses while the other waits, then finds it fresh.
+    with (TARGET_PATH / "parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _using_dagster_dev() or _manifest_is_stale(path):
+            parse_manifest()
     return path
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Each worker gets one core's share: OpenMP threads (LightGBM, torch) that spin on a core
+    # another worker uses slow a fit many-fold. Set before either library loads.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from tests.fakesnow_server import FakesnowServer
 from tests.pg_server import PostgresServer, find_pg_bin
