@@ -32,13 +32,19 @@ _overrides = dg.AssetSelection.keys(OVERRIDES_SEED_KEY).downstream()
 _training_inputs = dg.AssetSelection.keys(TRAINED_KEY).upstream() - dg.AssetSelection.assets(
     warecast_dbt_models
 )
+_staging = dg.AssetSelection.key_prefixes("staging")
+_refreshed = (
+    (_monitored.upstream() | _monitored.downstream() | _overrides)
+    - _training_inputs
+    - dg.AssetSelection.keys(TRAINED_KEY)
+)
 refresh_job = dg.define_asset_job(
     "refresh_job",
     # The dbt models behind the forecasts and after them, the forecasts from the current
-    # champion and the monitors; never training, never a raw reload.
-    selection=(_monitored.upstream() | _monitored.downstream() | _overrides)
-    - _training_inputs
-    - dg.AssetSelection.keys(TRAINED_KEY),
+    # champion and the monitors; never training, never a raw reload. Plus the staging views the
+    # refreshed marts read (stg_ml__*, e.g. the backtest points the anomaly mart reads), so no
+    # mart refers to a view a partly built warehouse does not have yet.
+    selection=_refreshed | (_refreshed.upstream(depth=1) & _staging),
     description="Rebuild dbt models, refresh forecasts with the current champion, monitor.",
 )
 

@@ -58,9 +58,10 @@ def test_hierarchy_is_forecast_reconciled_and_adds_up(warecast_home, tree_file):
 
     defs = build_definitions("duckdb")
     graph = defs.resolve_asset_graph()
+    # The leaderboard and the staging view it reads (stg_ml__hierarchical_backtest).
     wanted = dg.AssetSelection.keys(HIERARCHY_KEY).upstream() | dg.AssetSelection.keys(
         LEADERBOARD_KEY
-    )
+    ).upstream(depth=1)
     backtests = dg.AssetSelection.keys(dg.AssetKey(["ml", "backtests"])).upstream(depth=0)
     keys = list((wanted - backtests).resolve(graph))
     result = _run(defs, keys, {"ops": {"raw__observations": _raw_config(tree_file)}})

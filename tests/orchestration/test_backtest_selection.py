@@ -19,8 +19,11 @@ def test_backtests_read_the_features_and_feed_the_evaluation_marts():
 
     graph = build_definitions("duckdb").resolve_asset_graph()
     assert _parents(graph, ["ml", "backtests"]) == {"marts/fct_training_features"}
-    assert _parents(graph, ["marts", "fct_model_leaderboard"]) == {"ml/backtests"}
-    assert _parents(graph, ["marts", "fct_backtest_series_accuracy"]) == {"ml/backtests"}
+    summary, points = "staging/stg_ml__backtest_summary", "staging/stg_ml__backtest_points"
+    assert _parents(graph, ["marts", "fct_model_leaderboard"]) == {summary}
+    assert _parents(graph, ["marts", "fct_backtest_series_accuracy"]) == {summary, points}
+    for view in (summary, points):
+        assert _parents(graph, view.split("/")) == {"ml/backtests"}
     checks = {
         c.name for c in graph.asset_check_keys if c.asset_key == dg.AssetKey(["ml", "backtests"])
     }

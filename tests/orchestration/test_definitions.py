@@ -26,9 +26,12 @@ def test_graph_runs_from_raw_to_forecast_marts():
         "marts/fct_training_features",
         "marts/fct_feature_fingerprint",
     }
-    assert "ml/backtests" in _parents(graph, ["marts", "fct_model_leaderboard"])
-    assert _parents(graph, ["marts", "fct_forecasts_latest"]) == {"ml/forecasts"}
-    assert "ml/forecasts" in _parents(graph, ["marts", "fct_forecast_vs_actual"])
+    # The marts read the tables Python writes through staging views that cast them once.
+    assert "staging/stg_ml__backtest_summary" in _parents(graph, ["marts", "fct_model_leaderboard"])
+    assert _parents(graph, ["staging", "stg_ml__backtest_summary"]) == {"ml/backtests"}
+    assert _parents(graph, ["marts", "fct_forecasts_latest"]) == {"staging/stg_ml__forecasts"}
+    assert _parents(graph, ["staging", "stg_ml__forecasts"]) == {"ml/forecasts"}
+    assert "staging/stg_ml__forecasts" in _parents(graph, ["marts", "fct_forecast_vs_actual"])
 
 
 def test_dbt_tests_are_asset_checks_including_the_forecast_source():

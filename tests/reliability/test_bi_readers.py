@@ -32,7 +32,7 @@ def _build_latest_view(tmp_path: Path) -> None:
             str(dbt),
             "run",
             "--select",
-            "fct_forecasts_latest",
+            "+fct_forecasts_latest",  # and the staging view it reads
             "--target",
             "postgres",
             "--project-dir",

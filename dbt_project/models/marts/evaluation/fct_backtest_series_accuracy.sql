@@ -3,7 +3,7 @@
 
 with summary as (
 
-    select * from {{ source('ml', 'backtest_summary') }}
+    select * from {{ ref('stg_ml__backtest_summary') }}
 
 ),
 
@@ -57,7 +57,7 @@ terms as (
         end as scaled_abs_error,
         case when points.actual between points.p10 and points.p90 then 1 else 0 end as in_interval,
         case when points.actual = 0 then 1 else 0 end as is_zero_actual
-    from {{ source('ml', 'backtest_points') }} as points
+    from {{ ref('stg_ml__backtest_points') }} as points
     inner join latest_models
         on
             points.backtest_run_id = latest_models.backtest_run_id
@@ -87,11 +87,11 @@ per_series as (
 )
 
 select
-    cast(per_series.pipeline as varchar) as pipeline,
-    cast(per_series.backtest_run_id as varchar) as backtest_run_id,
-    cast(per_series.model as varchar) as model,
-    cast(per_series.series_id as varchar) as series_id,
-    cast(latest_models.is_champion as boolean) as is_champion_model,
+    per_series.pipeline,
+    per_series.backtest_run_id,
+    per_series.model,
+    per_series.series_id,
+    latest_models.is_champion as is_champion_model,
     cast(
         rank() over (
             partition by per_series.pipeline, per_series.series_id

@@ -3,7 +3,7 @@
 
 with forecasts as (
 
-    select * from {{ source('ml', 'forecasts') }}
+    select * from {{ ref('stg_ml__forecasts') }}
 
 ),
 
@@ -19,17 +19,17 @@ actuals as (
 )
 
 select
-    cast(forecasts.series_id as varchar) as series_id,
-    cast(forecasts.model_name as varchar) as model_name,
-    cast(forecasts.model_version as varchar) as model_version,
-    cast(forecasts.feature_data_version as varchar) as feature_data_version,
-    cast(forecasts.forecast_origin as timestamp) as forecast_origin,
-    cast(forecasts.target_ts as timestamp) as target_ts,
-    cast(forecasts.horizon_step as integer) as horizon_step,
-    cast(forecasts.p10 as {{ type_double() }}) as p10,
-    cast(forecasts.p50 as {{ type_double() }}) as p50,
-    cast(forecasts.p90 as {{ type_double() }}) as p90,
-    cast(forecasts.method as varchar) as method,
+    forecasts.series_id,
+    forecasts.model_name,
+    forecasts.model_version,
+    forecasts.feature_data_version,
+    forecasts.forecast_origin,
+    forecasts.target_ts,
+    forecasts.horizon_step,
+    forecasts.p10,
+    forecasts.p50,
+    forecasts.p90,
+    forecasts.method,
     cast(actuals.value as {{ type_double() }}) as actual,
     cast(actuals.value - forecasts.p50 as {{ type_double() }}) as error,
     cast(abs(actuals.value - forecasts.p50) as {{ type_double() }}) as abs_error,

@@ -2,7 +2,7 @@
 
 with forecasts as (
 
-    select * from {{ source('ml', 'forecasts') }}
+    select * from {{ ref('stg_ml__forecasts') }}
 
 ),
 
@@ -18,20 +18,20 @@ latest_origin as (
 )
 
 select
-    cast(forecasts.series_id as varchar) as series_id,
-    cast(forecasts.forecast_origin as timestamp) as forecast_origin,
-    cast(forecasts.target_ts as timestamp) as target_ts,
-    cast(forecasts.horizon_step as integer) as horizon_step,
-    cast(forecasts.p10 as {{ type_double() }}) as p10,
-    cast(forecasts.p50 as {{ type_double() }}) as p50,
-    cast(forecasts.p90 as {{ type_double() }}) as p90,
-    cast(forecasts.method as varchar) as method,
-    cast(forecasts.model_name as varchar) as model_name,
-    cast(forecasts.model_version as varchar) as model_version,
-    cast(forecasts.mlflow_run_id as varchar) as mlflow_run_id,
-    cast(forecasts.created_at as timestamp) as created_at,
-    cast(forecasts.dagster_run_id as varchar) as dagster_run_id,
-    cast(forecasts.feature_data_version as varchar) as feature_data_version
+    forecasts.series_id,
+    forecasts.forecast_origin,
+    forecasts.target_ts,
+    forecasts.horizon_step,
+    forecasts.p10,
+    forecasts.p50,
+    forecasts.p90,
+    forecasts.method,
+    forecasts.model_name,
+    forecasts.model_version,
+    forecasts.mlflow_run_id,
+    forecasts.created_at,
+    forecasts.dagster_run_id,
+    forecasts.feature_data_version
 from forecasts
 inner join latest_origin
     on

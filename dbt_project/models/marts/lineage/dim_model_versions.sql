@@ -3,7 +3,7 @@
 
 with history as (
 
-    select * from {{ source('ml', 'model_version_history') }}
+    select * from {{ ref('stg_ml__model_version_history') }}
 
 ),
 
@@ -49,22 +49,23 @@ promotions as (
 
 )
 
-select
-    cast(registered.model_name as varchar) as model_name,
-    cast(registered.model_version as varchar) as model_version,
-    cast(registered.mlflow_run_id as varchar) as mlflow_run_id,
-    cast(registered.trained_at as timestamp) as trained_at,
-    cast(registered.train_end as timestamp) as train_end,
-    cast(registered.feature_table as varchar) as feature_table,
-    cast(registered.feature_data_version as varchar) as feature_data_version,
-    cast(registered.dbt_checksum as varchar) as dbt_checksum,
-    cast(registered.git_commit as varchar) as git_commit,
-    cast(registered.dagster_run_id as varchar) as training_dagster_run_id,
-    cast(registered.backtest_metric_name as varchar) as backtest_metric_name,
-    cast(registered.backtest_metric as {{ type_double() }}) as backtest_metric,
+-- Columns in the contract's order (the .yml), which sqlfluff's ST06 would reorder.
+select  -- noqa: ST06
+    registered.model_name,
+    registered.model_version,
+    registered.mlflow_run_id,
+    registered.trained_at,
+    registered.train_end,
+    registered.feature_table,
+    registered.feature_data_version,
+    registered.dbt_checksum,
+    registered.git_commit,
+    registered.dagster_run_id as training_dagster_run_id,
+    registered.backtest_metric_name,
+    registered.backtest_metric,
     current_champion.model_version is not null as is_champion,
-    cast(current_champion.event_at as timestamp) as champion_since,
-    cast(current_champion.reason as varchar) as champion_reason,
+    current_champion.event_at as champion_since,
+    current_champion.reason as champion_reason,
     cast(coalesce(promotions.times_promoted, 0) as integer) as times_promoted,
     cast(promotions.last_promoted_at as timestamp) as last_promoted_at
 from registered

@@ -6,7 +6,7 @@
 
 with forecasts as (
 
-    select * from {{ source('ml', 'forecasts') }}
+    select * from {{ ref('stg_ml__forecasts') }}
 
 ),
 
@@ -18,7 +18,7 @@ model_versions as (
 
 data_versions as (
 
-    select * from {{ source('ml', 'feature_data_versions') }}
+    select * from {{ ref('stg_ml__feature_data_versions') }}
 
 ),
 
@@ -29,19 +29,19 @@ published as (
 )
 
 select
-    cast(forecasts.series_id as varchar) as series_id,
-    cast(forecasts.model_name as varchar) as model_name,
-    cast(forecasts.forecast_origin as timestamp) as forecast_origin,
-    cast(forecasts.horizon_step as integer) as horizon_step,
-    cast(forecasts.target_ts as timestamp) as target_ts,
-    cast(forecasts.p10 as {{ type_double() }}) as p10,
-    cast(forecasts.p50 as {{ type_double() }}) as p50,
-    cast(forecasts.p90 as {{ type_double() }}) as p90,
-    cast(forecasts.method as varchar) as method,
-    cast(forecasts.created_at as timestamp) as forecast_created_at,
-    cast(forecasts.dagster_run_id as varchar) as forecast_dagster_run_id,
-    cast(forecasts.model_version as varchar) as model_version,
-    cast(forecasts.mlflow_run_id as varchar) as mlflow_run_id,
+    forecasts.series_id,
+    forecasts.model_name,
+    forecasts.forecast_origin,
+    forecasts.horizon_step,
+    forecasts.target_ts,
+    forecasts.p10,
+    forecasts.p50,
+    forecasts.p90,
+    forecasts.method,
+    forecasts.created_at as forecast_created_at,
+    forecasts.dagster_run_id as forecast_dagster_run_id,
+    forecasts.model_version,
+    forecasts.mlflow_run_id,
     cast(model_versions.trained_at as timestamp) as trained_at,
     cast(model_versions.git_commit as varchar) as git_commit,
     cast(model_versions.backtest_metric_name as varchar) as backtest_metric_name,
@@ -49,14 +49,14 @@ select
     coalesce(model_versions.is_champion, false) as model_is_champion,
     cast(model_versions.feature_data_version as varchar) as training_data_version,
     cast(model_versions.dbt_checksum as varchar) as training_dbt_checksum,
-    cast(training_data.row_count as bigint) as training_row_count,
-    cast(training_data.min_ts as timestamp) as training_min_ts,
-    cast(training_data.max_ts as timestamp) as training_max_ts,
-    cast(training_data.content_hash as varchar) as training_content_hash,
-    cast(forecasts.feature_data_version as varchar) as input_data_version,
-    cast(input_data.row_count as bigint) as input_row_count,
-    cast(input_data.max_ts as timestamp) as input_max_ts,
-    cast(input_data.content_hash as varchar) as input_content_hash,
+    training_data.row_count as training_row_count,
+    training_data.min_ts as training_min_ts,
+    training_data.max_ts as training_max_ts,
+    training_data.content_hash as training_content_hash,
+    forecasts.feature_data_version as input_data_version,
+    input_data.row_count as input_row_count,
+    input_data.max_ts as input_max_ts,
+    input_data.content_hash as input_content_hash,
     published.series_id is not null as is_published,
     cast(published.published_by as varchar) as published_by,
     cast(published.p10 as {{ type_double() }}) as published_p10,

@@ -16,19 +16,19 @@ with versus as (
 
 forecasts as (
 
-    select * from {{ source('ml', 'forecasts') }}
+    select * from {{ ref('stg_ml__forecasts') }}
 
 ),
 
 points as (
 
-    select * from {{ source('ml', 'backtest_points') }}
+    select * from {{ ref('stg_ml__backtest_points') }}
 
 ),
 
 summary as (
 
-    select * from {{ source('ml', 'backtest_summary') }}
+    select * from {{ ref('stg_ml__backtest_summary') }}
 
 ),
 
