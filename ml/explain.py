@@ -91,21 +91,19 @@ def _long(frame: pd.DataFrame, model: str, kind_of: dict[str, str]) -> pd.DataFr
 
 # --- LightGBM ---------------------------------------------------------------------------------
 def lightgbm_explanations(forecaster, history: pd.DataFrame) -> pd.DataFrame:
-    from ml.models.direct_rows import FEATURE_NAMES
-
     gain = forecaster.booster.feature_importance(importance_type="gain")
     overall = pd.DataFrame(
         {
             "series_id": GLOBAL,
             "explained_model": forecaster.name,
-            "component": list(FEATURE_NAMES),
+            "component": list(forecaster.feature_names()),
             "horizon_step": pd.NA,
             "value": np.asarray(gain, dtype="float64"),
             "kind": "feature_importance_gain",
         }
     )
     contributions = forecaster.contributions(history)
-    kinds = dict.fromkeys([*FEATURE_NAMES, "bias"], "shap_contribution")
+    kinds = dict.fromkeys([*forecaster.feature_names(), "bias"], "shap_contribution")
     return pd.concat([overall, _long(contributions, forecaster.name, kinds)], ignore_index=True)
 
 

@@ -1,11 +1,19 @@
 """Direct multi-horizon rows over marts.fct_training_features, for a global model.
 
 A row is one (series, origin t, step h). It holds the columns dbt computed at the origin row
-(value, lag_1, lag_season, rolling mean/std, calendar), the step, and three more dbt values
-gathered by row position: the target's period one season earlier (row t + h' - m with
-h' = (h - 1) mod m + 1, the seasonal-naive anchor), the season before that, and the origin's
-season mean one season earlier. No statistic is computed here: dbt computes every feature,
-these rows only gather it. Value-like columns are centred on the origin's rolling_mean_season
+(value, lag_1, lag_season, rolling mean/std, calendar), the step, and more dbt values gathered
+by row position:
+- the target's period one season earlier (row t + h' - m with h' = (h - 1) mod m + 1, the
+  seasonal-naive anchor), the season before that, and the origin's season mean one season
+  earlier;
+- for every longer declared season M (the spec's extra_seasons: 168 for hourly data's week),
+  the target's period one M earlier: the target's seasonal lag at M, what a recursive model
+  reads as lag M at the target (null where the series does not reach that far back);
+- the target's calendar, read from the row one longest season before the target, which shares
+  the target's position in every declared season (hour and weekday for 24 and 168, month for
+  12): a tree learns "Mondays at 9" from it, not from the origin's calendar plus the step.
+No statistic is computed here: dbt computes every feature, these rows only gather it.
+Value-like columns are centred on the origin's rolling_mean_season
 and divided by the series' scale there (or, on the log scale, are logs of ratios to it), so one
 model serves series of very different sizes; the target is the value at t + h relative to the
 anchor in the same units.
@@ -38,16 +46,23 @@ DBT_COLUMNS = (
 RELATIVE = ("value", "lag_1", "lag_season", "rolling_mean_short")
 SPREADS = ("rolling_std_short", "rolling_std_season")
 CALENDAR = ("cal_quarter", "cal_month", "cal_day_of_week", "cal_hour")
-FEATURE_NAMES = (
-    "step",
-    *RELATIVE,
-    *SPREADS,
-    "anchor",
-    "anchor_prev",
-    "level_prev",
-    "log_scale",
-    *CALENDAR,
-)
+TARGET_CALENDAR = tuple(f"target_{c.removeprefix('cal_')}" for c in CALENDAR)
+
+
+def feature_names(spec: ForecastSpec) -> tuple[str, ...]:
+    """The design matrix's columns, in order: they depend on the spec's declared seasons."""
+    return (
+        "step",
+        *RELATIVE,
+        *SPREADS,
+        "anchor",
+        "anchor_prev",
+        "level_prev",
+        *(f"anchor_{m}" for m in sorted(spec.extra_seasons)),
+        "log_scale",
+        *CALENDAR,
+        *TARGET_CALENDAR,
+    )
 
 
 @dataclass
@@ -89,6 +104,11 @@ class DirectRows:
     def look_back(self) -> int:
         """Rows an origin needs before it: two seasons for anchor_prev and level_prev."""
         return 2 * self.spec.season_length - 1
+
+    @property
+    def reach(self) -> int:
+        """Rows before an origin any feature reads: the look-back, or the longest season's."""
+        return max([self.look_back, *(m - 1 for m in self.spec.extra_seasons)])
 
     def origins(self, panel: Panel, mask: np.ndarray | None = None) -> np.ndarray:
         position = np.arange(len(panel.ts)) - panel.start[panel.series]
@@ -176,9 +196,20 @@ class DirectRows:
         features["anchor"] = relative(anchor)
         features["anchor_prev"] = relative(cols["value"][origins + inside - 2 * m])
         features["level_prev"] = relative(cols["rolling_mean_season"][origins - m])
+        first = panel.start[panel.series[origins]]
+        calendar_row = origins + inside - m
+        for longer in sorted(self.spec.extra_seasons):
+            row = origins + (steps - 1) % longer + 1 - longer
+            reached = row >= first
+            features[f"anchor_{longer}"] = relative(_gather(cols["value"], row, reached))
+            calendar_row = np.where(reached, row, calendar_row)
         features["log_scale"] = np.log(scale)
         features |= {c: cols[c][origins] for c in CALENDAR}
-        matrix = np.column_stack([features[name] for name in FEATURE_NAMES]).astype("float32")
+        features |= {
+            t: cols[c][calendar_row] for c, t in zip(CALENDAR, TARGET_CALENDAR, strict=True)
+        }
+        names = feature_names(self.spec)
+        matrix = np.column_stack([features[name] for name in names]).astype("float32")
         return matrix, anchor, scale
 
     def target(self, actual: np.ndarray, base: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -187,3 +218,10 @@ class DirectRows:
     def value(self, learned: np.ndarray, base: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """The inverse of target(): a model's output back in the series' units."""
         return base * np.exp(learned) if self.log_scale else base + scale * learned
+
+
+def _gather(column: np.ndarray, rows: np.ndarray, reached: np.ndarray) -> np.ndarray:
+    """column[rows] where `reached`, else null (the row lies before the series' first)."""
+    out = np.full(len(rows), np.nan)
+    out[reached] = column[rows[reached]]
+    return out

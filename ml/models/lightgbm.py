@@ -28,7 +28,7 @@ from ml.conformal import ResidualBand
 from ml.errors import ArtifactError, InvalidInputError
 from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config, write_config
-from ml.models.direct_rows import DBT_COLUMNS, FEATURE_NAMES, DirectRows, Panel
+from ml.models.direct_rows import DBT_COLUMNS, DirectRows, Panel, feature_names
 from ml.models.fallback import seasonal_naive_forecast
 from ml.models.lightgbm_rows import Gathered
 from ml.models.report import forecast_frame, unvalidated_report, validation_report
@@ -169,7 +169,7 @@ class LightGBMForecaster(Forecaster):
     def predict_history(self) -> int:
         """The most recent periods of a series predict() reads: the origin and its look-back
         (the dbt columns already summarise everything before)."""
-        return self._rows().look_back + 1
+        return self._rows().reach + 1
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """What drove predict()'s p50: per (series_id, horizon_step), each feature's TreeSHAP
@@ -187,7 +187,7 @@ class LightGBMForecaster(Forecaster):
         h = np.tile(np.arange(1, horizon + 1), len(origins))
         matrix, base, scale = self._rows().design(panel, o, h)
         contrib = self.booster.predict(matrix, pred_contrib=True)
-        out = pd.DataFrame(contrib, columns=[*FEATURE_NAMES, "bias"])
+        out = pd.DataFrame(contrib, columns=[*self.feature_names(), "bias"])
         out.insert(0, "series_id", panel.ids[panel.series[o]])
         out.insert(1, "horizon_step", h)
         return out.assign(base=base, scale=scale, log_target=self.log_target)
@@ -208,6 +208,10 @@ class LightGBMForecaster(Forecaster):
         if validated:
             return frame
         return drop_leading_nulls(validate_training_frame(frame, spec.freq))
+
+    def feature_names(self) -> tuple[str, ...]:
+        """The booster's input columns (they follow the spec's declared seasons)."""
+        return feature_names(self.spec)
 
     def _rows(self) -> DirectRows:
         c = self.config
@@ -236,7 +240,7 @@ class LightGBMForecaster(Forecaster):
         return _lightgbm().Dataset(
             matrix,
             target,
-            feature_name=list(FEATURE_NAMES),
+            feature_name=list(self.feature_names()),
             reference=reference,
             free_raw_data=True,
         )
@@ -313,7 +317,7 @@ class LightGBMForecaster(Forecaster):
             self,
             band=self.band.to_dict() if self.band else None,
             log_target=self.log_target,
-            features=list(FEATURE_NAMES),
+            features=list(self.feature_names()),
         )
         self.booster.save_model(str(directory / "model.txt"))
 
@@ -324,17 +328,17 @@ class LightGBMForecaster(Forecaster):
         try:
             if config["forecaster"] != cls.name:
                 raise ValueError(f"config is for {config['forecaster']!r}, not {cls.name!r}")
-            if config["features"] != list(FEATURE_NAMES):
-                raise ValueError("the saved model uses other features than this version")
             forecaster = cls(LightGBMConfig(**config["config"]))
             forecaster.spec = ForecastSpec(**config["spec"])
+            if config["features"] != list(forecaster.feature_names()):
+                raise ValueError("the saved model uses other features than this version")
             band = config["band"]
             forecaster.band = band and ResidualBand.from_dict(band, forecaster.spec.horizon)
             forecaster.log_target = bool(config["log_target"])
             forecaster.booster = lgb.Booster(model_file=str(Path(directory) / "model.txt"))
         except (KeyError, TypeError, ValueError, lgb.basic.LightGBMError) as error:
             raise ArtifactError(f"LightGBM model in {directory} is invalid: {error}") from error
-        if forecaster.booster.num_feature() != len(FEATURE_NAMES):
+        if forecaster.booster.num_feature() != len(forecaster.feature_names()):
             raise ArtifactError(f"LightGBM model in {directory} has the wrong number of features.")
         return forecaster
 
