@@ -149,16 +149,3 @@ def family_preset(family: str, name: str) -> dict:
             f"(defined in {PRESETS_DIR / (family + '.yaml')})."
         )
     return presets[name] or {}
-
-
-def load_preset(name: str, family: str = "tft") -> tuple[TFTArchitecture, TrainingConfig]:
-    presets = _presets(family)
-    if name not in presets:
-        raise ValueError(
-            f"Unknown {family} preset {name!r}; choose one of {sorted(presets)} "
-            f"(defined in {PRESETS_DIR / (family + '.yaml')})."
-        )
-    preset = presets[name]
-    return TFTArchitecture(**preset.get("architecture", {})), TrainingConfig(
-        **preset.get("training", {})
-    )
