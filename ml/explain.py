@@ -36,7 +36,8 @@ from ml.frames import drop_leading_nulls, validate_training_frame
 
 GLOBAL = "__global__"
 EXPLANATION_COLUMNS = ["series_id", "explained_model", "component", "horizon_step", "value", "kind"]
-# The families that give explanations, and how: EXPLAINERS at the end of this module.
+# Which families give explanations, and how: each model class's `explainer` (one of the
+# functions below, or None), ml/models/base.py.
 
 
 def empty() -> pd.DataFrame:
@@ -50,13 +51,13 @@ def _members(forecaster) -> list:
 
 def unexplained(forecaster) -> list[str]:
     """Names of the forecaster's families (an ensemble's members) that give no explanation."""
-    return [m.name for m in _members(forecaster) if m.name not in EXPLAINED_FAMILIES]
+    return [m.name for m in _members(forecaster) if m.explainer is None]
 
 
 def explain(forecaster, history: pd.DataFrame) -> pd.DataFrame:
     """Explanation rows of `forecaster`'s forecast from `history` (what predict() is given)."""
     members = _members(forecaster)
-    parts = [EXPLAINERS[m.name](m, history) for m in members if m.name in EXPLAINERS]
+    parts = [m.explainer(history) for m in members if m.explainer is not None]
     parts = [p for p in parts if not p.empty]
     if not parts:
         return empty()
@@ -266,13 +267,3 @@ def _tft_rows(ids, component: str, step, values, kind: str) -> pd.DataFrame:
             "kind": kind,
         }
     )
-
-
-# The one list of explained families: family name -> the function that splits its forecast.
-EXPLAINERS = {
-    "lightgbm": lightgbm_explanations,
-    "mstl": mstl_explanations,
-    "auto_ets": ets_explanations,
-    "tft": tft_explanations,
-}
-EXPLAINED_FAMILIES = tuple(EXPLAINERS)

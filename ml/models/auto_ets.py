@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from ml.config import ForecastSpec
+from ml.explain import ets_explanations
 from ml.models.statistical import StatsForecaster
 
 
 class AutoETSForecaster(StatsForecaster):
     name = "auto_ets"
+    explainer = ets_explanations
 
     def _model(self, spec: ForecastSpec):
         from statsforecast.models import AutoETS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -67,6 +68,9 @@ class Forecaster(ABC):
     fits_each_series: ClassVar[bool] = False
     # A combination of other registered families (its fitted `members`); combinations do not nest.
     combines_models: ClassVar[bool] = False
+    # The function of ml/explain.py that splits its forecast into explanation rows, called as a
+    # method (`model.explainer(history)`); None for a family that gives no explanation.
+    explainer: ClassVar[Callable[..., pd.DataFrame] | None] = None
     preset_family: ClassVar[str]  # ml/presets/<family>.yaml
 
     def min_history(self, spec: ForecastSpec, validate: bool = True) -> int:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ml.config import ForecastSpec
 from ml.conformal import ResidualBand
 from ml.errors import ArtifactError, InvalidInputError
+from ml.explain import lightgbm_explanations
 from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config, write_config
 from ml.models.direct_rows import DBT_COLUMNS, DirectRows, Panel, feature_names
@@ -95,6 +96,7 @@ class LightGBMForecaster(Forecaster):
     supports_covariates = True  # the dbt feature columns
     supports_gpu = False
     preset_family: ClassVar[str] = "lightgbm"
+    explainer = lightgbm_explanations
 
     def __init__(self, config: LightGBMConfig | None = None):
         self.config = config or LightGBMConfig()

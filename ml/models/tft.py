@@ -22,6 +22,7 @@ import torch
 from ml.config import QUANTILES, ForecastSpec, TFTArchitecture, TrainingConfig
 from ml.errors import ArtifactError, InvalidInputError
 from ml.evaluation import coverage, mae, mase, pinball
+from ml.explain import tft_explanations
 from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config
 from ml.models.fallback import seasonal_naive_forecast
@@ -60,6 +61,7 @@ class TFTForecaster(Forecaster):
     supports_covariates = True
     supports_gpu = True
     preset_family = "tft"
+    explainer = tft_explanations
 
     @classmethod
     def from_preset(cls, preset: dict, **overrides) -> TFTForecaster:

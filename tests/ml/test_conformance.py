@@ -44,6 +44,7 @@ def test_every_model_is_registered_with_capabilities():
         assert cls.name == name
         for capability in ("supports_quantiles", "supports_covariates", "supports_gpu"):
             assert isinstance(getattr(cls, capability), bool), (name, capability)
+        assert cls.explainer is None or callable(cls.explainer), name
 
 
 def test_fit_reports_validation(fitted, history):
