@@ -169,10 +169,11 @@ def _fit(text: str) -> str:
     return text if len(text) <= STAGE_WIDTH else text[: STAGE_WIDTH - 3] + "..."
 
 
-# dagster-dbt runs the tests of every source upstream of a step's models, in each dbt step that
-# uses the source (ml.backtest_points: the evaluation and the monitoring marts); the step that
-# does not own such a check gets a Dagster warning per test although the result is recorded.
-# Kept in the log, not shown.
+# dagster-dbt runs the tests of every source upstream of a step's models, in each dbt step with a
+# model downstream of the source (ml.backtest_points: through its staging view
+# stg_ml__backtest_points, the evaluation and the monitoring marts); the step that does not own
+# such a check gets a Dagster warning per test although the result is recorded. Kept in the log,
+# not shown.
 NOT_SELECTED_CHECK = "which is not selected. Letting it through."
 
 
