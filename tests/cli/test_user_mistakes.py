@@ -1,6 +1,6 @@
-"""User and environment mistakes through the real `warecast` (issue 19): each ends with exit
-code 2 and a few lines naming the problem and what to do, most of them decided before Dagster
-starts, and nothing written is lost."""
+"""User and environment mistakes through the real `warecast`, so none is reported as a bug:
+each ends with exit code 2 and a few lines naming the problem and what to do, most of them
+decided before Dagster starts, and nothing written is lost."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Issue 19, any user's data: the default models on short and mixed histories. Every family
-fits the history it is given or declares its minimum (Forecaster.min_history); below it every
-series gets the labelled seasonal-naive fallback; a backtest cutoff no series can be scored at
-is dropped with a warning; an ensemble combines the members that could fit and says which."""
+"""Any user's data, not only the demo's 36-year series: the default models on short and mixed
+histories. Every family fits the history it is given or declares its minimum
+(Forecaster.min_history); below it every series gets the labelled seasonal-naive fallback; a
+backtest cutoff no series can be scored at is dropped with a warning; an ensemble combines the
+members that could fit and says which."""
 
 from __future__ import annotations
 
@@ -144,8 +145,8 @@ def test_ensemble_of_members_none_of_which_can_fit_declares_it():
 # --- the backtest -----------------------------------------------------------------------------
 def test_many_short_series_with_the_default_model_list_all_get_forecasts():
     """24 monthly series of 4 to 8 years, the aus_retail model list (tiny presets), 2 cutoffs
-    a year apart: before issue 19 the ensemble's mlp found no training window and the whole
-    backtest failed."""
+    a year apart: the ensemble's mlp once found no training window here and the whole backtest
+    failed."""
     lengths = list(np.random.default_rng(1).integers(48, 97, size=24))
     frame = monthly(lengths, seed=1)
     config = BacktestConfig(cutoffs=2, step=12, max_history_statistical=120)
