@@ -8,47 +8,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.pandas_features import add_features
-from ml.backtest import BacktestConfig, Candidate, run_backtest
+from ml.backtest import BacktestConfig, Candidate
 from ml.config import ForecastSpec
 from ml.conformal import ResidualBand, history_scale, residuals
-from ml.datasets import load_aus_retail
 from ml.errors import ArtifactError, InvalidInputError
 from ml.models import create_forecaster, load_forecaster
 from orchestration.assets.backtest import candidates
+from tests.ml import helpers
+from tests.ml.helpers import QUANTILES, features
 
 SPEC = ForecastSpec(horizon=6, freq="MS", season_length=12)
-QUANTILES = ["p10", "p50", "p90"]
 
 
 @pytest.fixture(scope="module")
 def retail() -> pd.DataFrame:
-    frame = load_aus_retail()
-    keep = sorted(frame["series_id"].unique())[:6]
-    return frame[frame["series_id"].isin(keep)].groupby("series_id").tail(120)
-
-
-def _features(frame: pd.DataFrame) -> pd.DataFrame:
-    """What dbt's fct_training_features computes (its pandas twin, checked by the parity test)."""
-    return add_features(frame[["series_id", "ts", "value"]], 3, SPEC.season_length)
+    return helpers.retail(6, 120)
 
 
 @pytest.mark.parametrize("name", ["lightgbm", "ensemble"])
 def test_rewriting_everything_after_a_cutoff_leaves_its_forecasts_unchanged(name, retail):
     config = BacktestConfig(cutoffs=2, step=6)
     candidate = [Candidate(name, "tiny", lambda: create_forecaster(name, "tiny"))]
-    clean = run_backtest(_features(retail), SPEC, candidate, config)
-    first = clean.cutoffs[0]
-    poisoned = retail.copy()
-    poisoned.loc[poisoned["ts"] > first, "value"] *= 1000
-    # The features are rebuilt from the poisoned values, as dbt would: every row after the
-    # cutoff changes, the rows up to it do not.
-    again = run_backtest(_features(poisoned), SPEC, candidate, config)
-    before = clean.points[clean.points["cutoff"] == first].reset_index(drop=True)
-    after = again.points[again.points["cutoff"] == first].reset_index(drop=True)
-    pd.testing.assert_frame_equal(before[QUANTILES], after[QUANTILES])
-    later = clean.points[clean.points["cutoff"] != first]["p50"].to_numpy()
-    assert not np.allclose(later, again.points[again.points["cutoff"] != first]["p50"])
+    helpers.assert_no_look_ahead(retail, features, SPEC, candidate, config)
 
 
 def test_lightgbm_reads_the_dbt_columns_and_says_so_when_they_are_missing(retail):
@@ -59,7 +40,7 @@ def test_lightgbm_reads_the_dbt_columns_and_says_so_when_they_are_missing(retail
 
 def test_lightgbm_band_comes_from_held_out_origins_and_reloads(retail, tmp_path):
     model = create_forecaster("lightgbm", "tiny")
-    report = model.fit(_features(retail), SPEC)
+    report = model.fit(features(retail), SPEC)
     assert model.band is not None and model.band.n_residuals > 0
     assert (model.band.low <= 0).all() and (model.band.high >= 0).all()
     assert np.isfinite(report.val_mase) and not report.validation_forecasts.empty
@@ -71,7 +52,7 @@ def test_lightgbm_band_comes_from_held_out_origins_and_reloads(retail, tmp_path)
 
 
 def test_ensemble_records_its_members_and_combines_them(retail, tmp_path):
-    frame = _features(retail)
+    frame = features(retail)
     ensemble = create_forecaster("ensemble", "tiny", combine="median", calibrate=False)
     ensemble.fit(frame, SPEC, validate=False)
     forecast = ensemble.predict(frame)
@@ -92,7 +73,7 @@ def test_ensemble_records_its_members_and_combines_them(retail, tmp_path):
 
 
 def test_calibrated_ensemble_keeps_quantiles_ordered(retail):
-    frame = _features(retail)
+    frame = features(retail)
     ensemble = create_forecaster("ensemble", "tiny")
     ensemble.fit(frame, SPEC, validate=False)
     forecast = ensemble.predict(frame)

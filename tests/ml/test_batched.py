@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.pandas_features import add_features
 from ml.backtest import BacktestConfig, Candidate, run_backtest
 from ml.batched import (
     BATCHED,
@@ -18,9 +17,9 @@ from ml.batched import (
     run_backtest_batched,
 )
 from ml.config import ForecastSpec
-from ml.datasets import load_aus_retail
 from ml.models import create_forecaster
 from ml.models.direct_rows import DirectRows, Panel
+from tests.ml import helpers
 
 SPEC = ForecastSpec(horizon=6, freq="MS", season_length=12)
 CONFIG = BacktestConfig(cutoffs=2, step=6)
@@ -28,10 +27,7 @@ CONFIG = BacktestConfig(cutoffs=2, step=6)
 
 @pytest.fixture(scope="module")
 def features() -> pd.DataFrame:
-    frame = load_aus_retail()
-    keep = sorted(frame["series_id"].unique())[:8]
-    frame = frame[frame["series_id"].isin(keep)].groupby("series_id").tail(96)
-    return add_features(frame[["series_id", "ts", "value"]], 3, SPEC.season_length)
+    return helpers.features(helpers.retail(8, 96))
 
 
 def _batches(frame: pd.DataFrame, size: int):

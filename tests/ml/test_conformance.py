@@ -12,10 +12,10 @@ import pytest
 
 from benchmarks.pandas_features import add_features
 from ml.config import ForecastSpec
-from ml.datasets import load_aus_retail
 from ml.errors import ArtifactError
 from ml.models import MODELS, create_forecaster, load_forecaster, registry
 from ml.models.base import FORECAST_COLUMNS
+from tests.ml.helpers import retail
 
 SPEC = ForecastSpec(horizon=6, freq="MS", season_length=12)
 QUANTILE_COLUMNS = ["p10", "p50", "p90"]
@@ -23,10 +23,9 @@ QUANTILE_COLUMNS = ["p10", "p50", "p90"]
 
 @pytest.fixture(scope="module")
 def history() -> pd.DataFrame:
-    frame = load_aus_retail()
-    keep = sorted(frame["series_id"].unique())[:4]
-    frame = frame[frame["series_id"].isin(keep)].groupby("series_id").tail(96)
-    short = frame[frame["series_id"] == keep[0]].tail(5).assign(series_id="too_short")
+    frame = retail(4, 96)
+    first = frame[frame["series_id"] == frame["series_id"].min()]
+    short = first.tail(5).assign(series_id="too_short")
     # The columns marts.fct_training_features has (the pandas twin the dbt parity test checks):
     # lightgbm reads them; the others ignore them.
     return add_features(pd.concat([frame, short], ignore_index=True), 3, SPEC.season_length)

@@ -6,9 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.pandas_features import add_features
 from ml.config import ForecastSpec
-from ml.datasets import load_aus_retail
 from ml.explain import (
     EXPLANATION_COLUMNS,
     GLOBAL,
@@ -19,6 +17,7 @@ from ml.explain import (
 from ml.models import create_forecaster
 from ml.models.direct_rows import DirectRows
 from ml.plots import explanation_chart, fan_chart, png_bytes
+from tests.ml import helpers
 
 SPEC = ForecastSpec(horizon=6, freq="MS", season_length=12)
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -26,10 +25,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def features() -> pd.DataFrame:
-    frame = load_aus_retail()
-    keep = sorted(frame["series_id"].unique())[:4]
-    frame = frame[frame["series_id"].isin(keep)].groupby("series_id").tail(96)
-    return add_features(frame[["series_id", "ts", "value"]], 3, SPEC.season_length)
+    return helpers.features(helpers.retail(4, 96))
 
 
 @pytest.fixture(scope="module")

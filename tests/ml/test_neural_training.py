@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from ml.config import ForecastSpec
-from ml.datasets import load_aus_retail
 from ml.errors import InvalidInputError
 from ml.models import create_forecaster
+from tests.ml.helpers import retail
 
 SPEC = ForecastSpec(horizon=6, freq="MS", season_length=12)
 QUANTILES = ["p10", "p50", "p90"]
@@ -19,9 +19,7 @@ QUANTILES = ["p10", "p50", "p90"]
 
 @pytest.fixture(scope="module")
 def history() -> pd.DataFrame:
-    frame = load_aus_retail()
-    keep = sorted(frame["series_id"].unique())[:4]
-    return frame[frame["series_id"].isin(keep)].groupby("series_id").tail(96)
+    return retail(4, 96)
 
 
 def test_seeded_fit_repeats_exactly_with_early_stopping_and_ensemble(history):
