@@ -14,14 +14,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from benchmarks.pandas_features import FEATURE_COLUMNS
+
 ARRAY_COLUMNS = (
     "value",
-    "lag_1",
-    "lag_season",
-    "rolling_mean_short",
-    "rolling_std_short",
-    "rolling_mean_season",
-    "rolling_std_season",
+    *FEATURE_COLUMNS,
     "cal_year",
     "cal_quarter",
     "cal_month",
