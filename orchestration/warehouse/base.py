@@ -94,6 +94,18 @@ class Session(ABC):
         self.con.close()
 
 
+class CursorSession(Session):
+    """A driver that runs each statement on a DB-API cursor (PostgreSQL's ADBC, Snowflake's
+    connector): fetch_arrow is its fetch_arrow_bound with nothing bound."""
+
+    def execute(self, sql: str) -> None:
+        with self.con.cursor() as cur:
+            cur.execute(sql)
+
+    def fetch_arrow(self, sql: str) -> pa.Table:
+        return self.fetch_arrow_bound(sql, ())
+
+
 class Warehouse(Appending, ABC):
     """Bulk reads and atomic bulk writes of whole tables. Chosen by the profile's `type`."""
 

@@ -12,21 +12,12 @@ import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc
 import pyarrow as pa
 
-from orchestration.warehouse.base import Session, Step, Warehouse
+from orchestration.warehouse.base import CursorSession, Step, Warehouse
 from orchestration.warehouse.locks import Waiting, ignore
 
 
-class PostgresSession(Session):
+class PostgresSession(CursorSession):
     """ADBC keeps autocommit off: every statement runs in a transaction until commit()."""
-
-    def execute(self, sql: str) -> None:
-        with self.con.cursor() as cur:
-            cur.execute(sql)
-
-    def fetch_arrow(self, sql: str) -> pa.Table:
-        with self.con.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetch_arrow_table()
 
     def placeholder(self, position: int) -> str:
         return f"${position}"

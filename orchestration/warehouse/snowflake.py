@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestration.warehouse.base import Session, Warehouse, column_ddl
+from orchestration.warehouse.base import CursorSession, Warehouse, column_ddl
 from orchestration.warehouse.identifiers import quote
 
 # profiles.yml keys passed to snowflake.connector.connect unchanged.
@@ -54,18 +54,7 @@ def _upper_quote(name: str, what: str = "column name") -> str:
     return quote(name.upper(), what)
 
 
-class SnowflakeSession(Session):
-    def execute(self, sql: str) -> None:
-        with self.con.cursor() as cur:
-            cur.execute(sql)
-
-    def fetch_arrow(self, sql: str) -> pa.Table:
-        with self.con.cursor() as cur:
-            cur.execute(sql)
-            table = cur.fetch_arrow_all(force_return_table=True)
-        # Unquoted Snowflake identifiers come back upper-case; warecast's contracts are lower-case.
-        return table.rename_columns([name.lower() for name in table.column_names])
-
+class SnowflakeSession(CursorSession):
     def placeholder(self, position: int) -> str:
         return "%s"  # the connector's default pyformat binding
 
@@ -73,6 +62,7 @@ class SnowflakeSession(Session):
         with self.con.cursor() as cur:
             cur.execute(sql, tuple(params) or None)
             table = cur.fetch_arrow_all(force_return_table=True)
+        # Unquoted Snowflake identifiers come back upper-case; warecast's contracts are lower-case.
         return table.rename_columns([name.lower() for name in table.column_names])
 
     def stage(self, data: pa.Table) -> str:
