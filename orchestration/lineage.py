@@ -15,15 +15,12 @@ import pyarrow as pa
 
 from orchestration.settings import REPO_ROOT
 from orchestration.warehouse import Warehouse
+from orchestration.warehouse.loads import utc_now
 
 LINEAGE_SCHEMA_DEFAULT = "ml"
 HISTORY_TABLE = "model_version_history"
 DATA_VERSIONS_TABLE = "feature_data_versions"
 EVENTS = ("registered", "promoted", "rolled_back")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

@@ -44,12 +44,12 @@ from orchestration.lineage import (
     VersionLineage,
     git_commit,
     record_data_version,
-    utc_now,
 )
 from orchestration.resources import WarehouseResource
 from orchestration.selection import ChampionChoice, read_champion_choice
 from orchestration.settings import PipelineSettings, current_target, load_pipeline
 from orchestration.tracking import MlflowTracking, RegisteredModel
+from orchestration.warehouse.loads import utc_now
 
 FEATURES_KEY = get_asset_key_for_model([warecast_dbt_models], FEATURES_MODEL)
 # The fingerprint view is read for the data version: a dep, so dbt builds it first.

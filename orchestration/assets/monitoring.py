@@ -14,10 +14,10 @@ from dagster_dbt import get_asset_key_for_model
 from orchestration.assets.dbt import warecast_dbt_models
 from orchestration.assets.ml import FEATURES_KEY, TRAINED_KEY, read_features
 from orchestration.dbt_models import VERSUS_MODEL, relation_of
-from orchestration.lineage import utc_now
 from orchestration.resources import WarehouseResource
 from orchestration.settings import load_pipeline
 from orchestration.tracking import MlflowTracking
+from orchestration.warehouse.loads import utc_now
 
 DRIFT_KEY = dg.AssetKey(["ml", "drift"])
 ACCURACY_KEY = dg.AssetKey(["ml", "forecast_accuracy"])
