@@ -13,7 +13,7 @@ export WARECAST_DAGSTER_DIR ?= $(WARECAST_HOME)/dagster
 export WARECAST_DAGSTER_LOGS ?= $(WARECAST_HOME)/dagster/logs
 export MLFLOW_TRACKING_URI ?= sqlite:///$(WARECAST_HOME)/mlflow.db
 
-.PHONY: install demo test ui mlflow-ui docs lint format clean
+.PHONY: install demo test readme-output ui mlflow-ui docs lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ demo: $(STAMP)
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+
+# README.md's quoted CLI output, rewritten from this home's run (run `make demo` first).
+readme-output: $(STAMP)
+	$(BIN)/python docs/quoted_output.py
 
 ui: $(STAMP)
 	@mkdir -p $(WARECAST_DAGSTER_DIR)
