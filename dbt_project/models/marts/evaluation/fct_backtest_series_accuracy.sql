@@ -7,28 +7,20 @@ with summary as (
 
 ),
 
-latest_run as (
+latest as (
 
-    select
-        pipeline,
-        max(created_at) as created_at
-    from summary
-    group by pipeline
+    {{ newest_run_rows('summary') }}
 
 ),
 
 latest_models as (
 
     select
-        summary.pipeline,
-        summary.backtest_run_id,
-        summary.model,
-        summary.is_champion
-    from summary
-    inner join latest_run
-        on
-            summary.pipeline = latest_run.pipeline
-            and summary.created_at = latest_run.created_at
+        pipeline,
+        backtest_run_id,
+        model,
+        is_champion
+    from latest
 
 ),
 

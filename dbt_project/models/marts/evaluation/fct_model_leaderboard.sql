@@ -6,24 +6,9 @@ with summary as (
 
 ),
 
-latest_run as (
-
-    select
-        pipeline,
-        max(created_at) as created_at
-    from summary
-    group by pipeline
-
-),
-
 latest as (
 
-    select summary.*
-    from summary
-    inner join latest_run
-        on
-            summary.pipeline = latest_run.pipeline
-            and summary.created_at = latest_run.created_at
+    {{ newest_run_rows('summary') }}
 
 ),
 

@@ -9,24 +9,9 @@ with backtest as (
 
 ),
 
-latest_run as (
-
-    select
-        pipeline,
-        max(created_at) as created_at
-    from backtest
-    group by pipeline
-
-),
-
 latest as (
 
-    select backtest.*
-    from backtest
-    inner join latest_run
-        on
-            backtest.pipeline = latest_run.pipeline
-            and backtest.created_at = latest_run.created_at
+    {{ newest_run_rows('backtest') }}
 
 )
 
