@@ -13,6 +13,13 @@ import yaml
 from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, REPO_ROOT
 from orchestration.warehouse import Warehouse
 from orchestration.warehouse.profiles import load_target
+from tests.reliability.catalogue import RawBuilder
+from tests.reliability.harness import (
+    FORECAST_KEY,
+    assert_published_intact,
+    assert_same_rows,
+    published_forecasts,
+)
 
 MARTS = DBT_PROJECT_DIR / "models" / "marts"
 _ARROW = {
@@ -77,3 +84,23 @@ def log_path(result: subprocess.CompletedProcess) -> Path:
             path = Path(shown)
             return path if path.is_absolute() else REPO_ROOT / path
     raise AssertionError(f"no log file named in:\n{result.stderr}")
+
+
+def publish_before(target: str) -> tuple[pa.Table, pa.Table]:
+    """What a previous load and run left in `target`'s warehouse: (raw rows, published
+    forecasts), 2 series x 60 months and the forecasts of 3 series."""
+    warehouse = client(target)
+    raw = RawBuilder()
+    raw.series("before_0")
+    raw.series("before_1", level=50.0)
+    warehouse.replace_table("raw", "observations", raw.table())
+    forecasts = published_forecasts()
+    warehouse.replace_partitions("ml", "forecasts", forecasts, FORECAST_KEY)
+    return raw.table(), forecasts
+
+
+def assert_nothing_lost(target: str, raw: pa.Table, forecasts: pa.Table) -> None:
+    """The raw rows and the published forecasts are as publish_before left them."""
+    warehouse = client(target)
+    assert_same_rows(warehouse.read_table("raw", "observations"), raw)
+    assert_published_intact(warehouse, forecasts)

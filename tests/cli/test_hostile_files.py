@@ -14,13 +14,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.cli.helpers import client, log_path, stderr_lines, warecast
-from tests.reliability.catalogue import RawBuilder
-from tests.reliability.harness import (
-    FORECAST_KEY,
-    assert_published_intact,
-    assert_same_rows,
-    published_forecasts,
+from tests.cli.helpers import (
+    assert_nothing_lost,
+    log_path,
+    publish_before,
+    stderr_lines,
+    warecast,
 )
 
 pytestmark = [pytest.mark.timeout(600)]
@@ -144,14 +143,7 @@ def published(request, warecast_home):
     """(target, raw table before, forecasts published before), written to a fresh warehouse."""
     if request.param == "postgres":
         request.getfixturevalue("pg_database")
-    warehouse = client(request.param)
-    raw = RawBuilder()
-    raw.series("before_0")
-    raw.series("before_1", level=50.0)
-    warehouse.replace_table("raw", "observations", raw.table())
-    forecasts = published_forecasts()
-    warehouse.replace_partitions("ml", "forecasts", forecasts, FORECAST_KEY)
-    return request.param, raw.table(), forecasts
+    return (request.param, *publish_before(request.param))
 
 
 def _refused(published, tmp_path, case) -> str:
@@ -164,9 +156,7 @@ def _refused(published, tmp_path, case) -> str:
     assert re.search(message, result.stderr, re.S), result.stderr
     assert "Traceback" not in result.stderr
     assert "Traceback" in log_path(result).read_text()  # the trace is kept, in the log
-    warehouse = client(target)
-    assert_same_rows(warehouse.read_table("raw", "observations"), raw_before)
-    assert_published_intact(warehouse, forecasts)
+    assert_nothing_lost(target, raw_before, forecasts)
     return result.stderr
 
 

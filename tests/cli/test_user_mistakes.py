@@ -10,17 +10,15 @@ import subprocess
 import sys
 import time
 
-import pyarrow as pa
 import pytest
 
 from orchestration.settings import load_pipeline
-from tests.cli.helpers import client, log_path, stderr_lines, warecast
-from tests.reliability.catalogue import RawBuilder
-from tests.reliability.harness import (
-    FORECAST_KEY,
-    assert_published_intact,
-    assert_same_rows,
-    published_forecasts,
+from tests.cli.helpers import (
+    assert_nothing_lost,
+    log_path,
+    publish_before,
+    stderr_lines,
+    warecast,
 )
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -44,14 +42,11 @@ def published(request, warecast_home):
     """(target, raw rows, forecasts) a previous load and run left: 2 series x 60 months."""
     if request.param == "postgres":
         request.getfixturevalue("pg_database")
-    return (request.param, *_publish(request.param))
+    return (request.param, *publish_before(request.param))
 
 
 def _intact(published) -> None:
-    target, raw, forecasts = published
-    warehouse = client(target)
-    assert_same_rows(warehouse.read_table("raw", "observations"), raw)
-    assert_published_intact(warehouse, forecasts)
+    assert_nothing_lost(*published)
 
 
 ONE_MODEL = ["--models", "seasonal_naive"]  # the preflight builds each model named: keep it quick
@@ -212,7 +207,7 @@ def test_a_full_disk_during_a_load(small_disk, tmp_path, monkeypatch):
     monkeypatch.setenv("WARECAST_HOME", str(home))
     for name in ("MLFLOW_TRACKING_URI", "WARECAST_TARGET", "WARECAST_PIPELINE"):
         monkeypatch.delenv(name, raising=False)
-    published = ("duckdb", *_publish("duckdb"))
+    published = ("duckdb", *publish_before("duckdb"))
     big = tmp_path / "big.csv"
     with big.open("w") as out:
         out.write("series_id,ts,value\n")
@@ -228,17 +223,6 @@ def test_a_full_disk_during_a_load(small_disk, tmp_path, monkeypatch):
     _refused(result, "A disk is full", f"the disk of WARECAST_HOME {home}: ", "Nothing was loaded")
     assert "free space on that disk" in result.stderr
     _intact(published)
-
-
-def _publish(target: str) -> tuple[pa.Table, pa.Table]:
-    warehouse = client(target)
-    raw = RawBuilder()
-    raw.series("before_0")
-    raw.series("before_1", level=50.0)
-    warehouse.replace_table("raw", "observations", raw.table())
-    forecasts = published_forecasts()
-    warehouse.replace_partitions("ml", "forecasts", forecasts, FORECAST_KEY)
-    return raw.table(), forecasts
 
 
 # --- two runs at once --------------------------------------------------------------------------

@@ -7,7 +7,11 @@ min_value 0 (so negative values are impossible), registered by patching the pipe
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -15,6 +19,7 @@ import pyarrow as pa
 import yaml
 
 from orchestration import settings
+from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR
 
 HORIZON = 6
 MODEL_NAME = "warecast_forecaster"
@@ -166,3 +171,27 @@ def assert_same_rows(got: pa.Table, expected: pa.Table) -> None:
     have = sorted_frame(got.select(want.columns.tolist()))
     assert got.num_rows == expected.num_rows
     pd.testing.assert_frame_equal(have, want, check_dtype=False)
+
+
+def run_dbt(tmp_path: Path, *args: str, dbt_vars: dict) -> subprocess.CompletedProcess:
+    """The dbt CLI on the project with `dbt_vars`, its target and log folders under tmp_path."""
+    dbt = Path(sys.executable).with_name("dbt")
+    return subprocess.run(
+        [
+            str(dbt),
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(PROFILES_DIR),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+            "--vars",
+            json.dumps(dbt_vars),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )

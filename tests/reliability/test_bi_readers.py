@@ -3,10 +3,6 @@ rewritten: every answer is one complete run's forecasts, never a mix (bounded co
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -14,10 +10,10 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR
+from orchestration.settings import PROFILES_DIR
 from orchestration.warehouse import Warehouse
 from orchestration.warehouse.profiles import load_target
-from tests.reliability.harness import FORECAST_KEY, published_forecasts
+from tests.reliability.harness import FORECAST_KEY, published_forecasts, run_dbt
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -26,30 +22,14 @@ N_SERIES, REWRITES, READERS, MAX_QUERIES = 40, 12, 3, 400
 
 def _build_latest_view(tmp_path: Path) -> None:
     """dbt builds the mart view exactly as in production."""
-    dbt = Path(sys.executable).with_name("dbt")
-    result = subprocess.run(
-        [
-            str(dbt),
-            "run",
-            "--select",
-            "+fct_forecasts_latest",  # and the staging view it reads
-            "--target",
-            "postgres",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(PROFILES_DIR),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-            "--vars",
-            json.dumps({"forecast_schema": "ml"}),
-        ],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=180,
+    result = run_dbt(
+        tmp_path,
+        "run",
+        "--select",
+        "+fct_forecasts_latest",  # and the staging view it reads
+        "--target",
+        "postgres",
+        dbt_vars={"forecast_schema": "ml"},
     )
     assert result.returncode == 0, result.stdout[-3000:]
 

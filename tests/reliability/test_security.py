@@ -6,7 +6,6 @@ The roles and grants are those docs/security.md prescribes.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
@@ -25,7 +24,7 @@ from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, REPO_ROOT
 from orchestration.warehouse import Warehouse
 from orchestration.warehouse.profiles import load_target
 from tests.reliability.catalogue import RawBuilder
-from tests.reliability.harness import HORIZON, MODEL_NAME
+from tests.reliability.harness import HORIZON, MODEL_NAME, run_dbt
 
 pytestmark = [pytest.mark.timeout(900)]
 
@@ -173,29 +172,7 @@ def _tampered_champion_fails_closed(home: Path) -> None:
 def test_hostile_dbt_vars_are_refused_before_any_sql(
     warecast_home, tmp_path, dbt_vars, model, message
 ):
-    dbt = Path(sys.executable).with_name("dbt")
-    result = subprocess.run(
-        [
-            str(dbt),
-            "compile",
-            "--select",
-            model,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(PROFILES_DIR),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-            "--no-introspect",
-            "--vars",
-            json.dumps(dbt_vars),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    result = run_dbt(tmp_path, "compile", "--select", model, "--no-introspect", dbt_vars=dbt_vars)
     assert result.returncode != 0
     assert message in result.stdout
 
