@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 from dagster_dbt import get_asset_key_for_model
 
+from ml.evaluation import SUMMARY_METRICS
 from orchestration.assets.dbt import warecast_dbt_models
 from orchestration.batched_reads import SeriesBatches
 from orchestration.dbt_models import FEATURES_MODEL, relation_of
@@ -53,21 +54,7 @@ POINTS_SCHEMA = pa.schema(
         ("created_at", pa.timestamp("us")),
     ]
 )
-METRIC_FIELDS = [
-    (name, pa.float64())
-    for name in (
-        "mae",
-        "rmse",
-        "mape",
-        "smape",
-        "mase",
-        "pinball_p10",
-        "pinball_p50",
-        "pinball_p90",
-        "pinball_mean",
-        "coverage_80",
-    )
-]
+METRIC_FIELDS = [(name, pa.float64()) for name in SUMMARY_METRICS]
 SUMMARY_SCHEMA = pa.schema(
     [
         ("backtest_run_id", pa.string()),
