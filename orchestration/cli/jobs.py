@@ -139,7 +139,9 @@ class _StageNames(logging.Filter):
         return _fit(step_key.replace("__", "/"))
 
     def _dbt_name(self, keys: list) -> str:
-        layers = list(dict.fromkeys(self._layer(key) for key in keys))
+        layers = sorted({self._layer(key) for key in keys}, key=_layer_order)
+        if len(layers) > 1:  # the staging views are plumbing for the marts the step built
+            layers = [layer for layer in layers if layer != "staging"]
         seeds = sum(key in self.seeds for key in keys)
         counts = [_count(len(keys) - seeds, "model"), _count(seeds, "seed")]
         count = f"({', '.join(c for c in counts if c)})"
@@ -159,6 +161,13 @@ class _StageNames(logging.Filter):
         if not group or group in ("dbt", "default"):
             return key.path[0]
         return group.split("_")[-1]
+
+
+def _layer_order(layer: str) -> tuple[int, str]:
+    # Upstream first (seeds, staging, intermediate), then the marts' folders by name: the same
+    # step is always named the same way, whatever order dbt's threads finished in.
+    upstream = ("seeds", "staging", "intermediate")
+    return (upstream.index(layer) if layer in upstream else len(upstream), layer)
 
 
 def _count(n: int, noun: str) -> str:

@@ -33,7 +33,12 @@ def test_a_run_prints_one_line_per_stage_and_the_leaderboard(warecast_home):
     dbt = [n for n in names if n.startswith("dbt: ")]
     counts = r"\((\d+ models?|\d+ seeds?)(, \d+ seeds?)?\)$"
     assert len(dbt) >= 2 and all(re.search(counts, n) for n in dbt), done
-    assert any("monitoring" in n for n in dbt) and any("staging" in n for n in dbt), done
+    # A step is named by the layers it built, upstream first; the staging views that feed a
+    # step's marts are not named beside them.
+    assert any(n.startswith("dbt: intermediate, features") for n in dbt), done
+    assert any("monitoring" in n for n in dbt), done
+    assert any(n.startswith("dbt: evaluation (") for n in dbt), done
+    assert not any("staging," in n for n in dbt), done
     # Plus the Python assets, the checks and the monitors: every step once, nothing else.
     assert len(done) == len(set(done)) and len(done) <= 16, done
     text = "\n".join(lines)
