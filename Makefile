@@ -41,6 +41,7 @@ ui: $(STAMP)
 	$(BIN)/dagster dev --host 127.0.0.1 --port 3000 -m orchestration.definitions
 
 mlflow-ui: $(STAMP)
+	@echo "MLflow UI: the runs table is http://127.0.0.1:5000/#/experiments/<id>/runs (warecast run prints the link)"
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
 		--workers 1 --backend-store-uri $(MLFLOW_TRACKING_URI)
 

@@ -34,7 +34,8 @@ def run(args: tuple[str, ...]) -> str:
             file=sys.stderr,
         )
         raise SystemExit(2)
-    return done.stdout.rstrip("\n")
+    # Paths as a clone shows them, not this machine's checkout.
+    return done.stdout.rstrip("\n").replace(f"{README.parent}/", "")
 
 
 def shortened(forecasts: str) -> str:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from orchestration.settings import current_target, load_pipeline, warecast_home
+from orchestration.tracking import runs_page
+
+MLFLOW_UI = "http://127.0.0.1:5000"  # make mlflow-ui
 
 
 def _materialized(result) -> dict[str, dict]:
@@ -50,7 +53,10 @@ def print_summary(command: str, result, seconds: float) -> None:
     if current_target() == "duckdb":
         print(f"\n  DuckDB file: {warecast_home() / 'warecast.duckdb'}")
     print("\nDagster UI: make ui         -> http://127.0.0.1:3000")
-    print("MLflow UI:  make mlflow-ui  -> http://127.0.0.1:5000")
+    experiment = backtest.get("mlflow_experiment_id")
+    page = runs_page(MLFLOW_UI, experiment) if experiment else MLFLOW_UI
+    print(f"MLflow UI:  make mlflow-ui  -> {page}")
+    print("            (one run per backtest, a child run per model: the models side by side)")
 
 
 def forecasts_line(written: dict) -> str:

@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
 
 if TYPE_CHECKING:
     from orchestration.lineage import ModelVersionHistory, VersionLineage
@@ -49,6 +52,83 @@ def model_requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in MODEL_DISTRIBUTIONS]
 
 
+# MLflow's UI opens an experiment in its GenAI view (traces) unless the experiment says it is
+# model development: then the runs table, where the backtests' models are compared.
+NOTE = "mlflow.note.content"  # a run's or an experiment's description in MLflow's UI
+EXPERIMENT_TAGS = {
+    "mlflow.experimentKind": "custom_model_development",
+    NOTE: "warecast: one run per backtest (a child run per model compared, ranked by the "
+    "pipeline's metric) and one run per training (a registered version of the pipeline's "
+    "model; `@champion` is the one that forecasts).",
+}
+
+
+def runs_page(ui_url: str, experiment_id: str) -> str:
+    """The MLflow UI's runs table of the experiment (where the models are compared)."""
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs"
+
+
+MODEL_DESCRIPTION = (
+    "A warecast pipeline's forecaster: every series' p10/p50/p90 for the horizon after the "
+    "newest period. Input: the feature mart's rows of the series (series_id, ts, value and "
+    "the feature columns); output: one row per series and horizon step. The version under "
+    "the `@champion` alias is the one that forecasts; each version's description says which "
+    "family it is, what data it was trained on and how it scored."
+)
+# The forecast frame every forecaster returns (ml.models.base.FORECAST_COLUMNS).
+FORECAST_OUTPUT = Schema(
+    [
+        ColSpec("string", "series_id"),
+        ColSpec("datetime", "forecast_origin"),
+        ColSpec("datetime", "target_ts"),
+        ColSpec("long", "horizon_step"),
+        ColSpec("double", "p10"),
+        ColSpec("double", "p50"),
+        ColSpec("double", "p90"),
+        ColSpec("string", "method"),
+    ]
+)
+REQUIRED_INPUT = ("series_id", "ts", "value")
+
+
+def forecast_signature(history: pd.DataFrame) -> ModelSignature:
+    """The training frame's columns in (series_id, ts and value required; the feature columns
+    optional: families that read them say so when one is missing), the forecast frame out."""
+    inputs = [
+        ColSpec(_mlflow_type(dtype), name, required=name in REQUIRED_INPUT)
+        for name, dtype in history.dtypes.items()
+    ]
+    return ModelSignature(inputs=Schema(inputs), outputs=FORECAST_OUTPUT)
+
+
+def _mlflow_type(dtype) -> str:
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "long"
+    if pd.api.types.is_float_dtype(dtype):
+        return "double"
+    return "string"
+
+
+def version_description(detail: str, choice, data, metrics: dict) -> str:
+    """What the version is, what it was trained on, how it scored, and why its two scores
+    differ: the run's and the registered version's description in MLflow."""
+    backtest = f"{choice.metric} {choice.value:.4f}"
+    held_out = metrics.get("val_mase")
+    val = "" if held_out is None or not np.isfinite(held_out) else f" (val_mase {held_out:.4f})"
+    return (
+        f"{detail}, trained on {data.feature_table} at data version {data.data_version}.\n\n"
+        f"Backtest: {backtest} over the backtest's cutoffs (run {choice.backtest_run_id}); "
+        f"that score picked it: {choice.reason}\n\n"
+        f"The val_* metrics{val} score this final model on each series' held-out last horizon, "
+        "one origin only, so they differ from the backtest's, which averages several origins "
+        "and refits at each."
+    )
+
+
 @dataclass(frozen=True)
 class RegisteredModel:
     name: str
@@ -67,15 +147,35 @@ class MlflowTracking(dg.ConfigurableResource):
         if experiment is None:
             # An explicit artifact location: the SQLite store's default is ./mlruns of the cwd.
             return mlflow.create_experiment(
-                self.experiment_name, artifact_location=Path(self.artifact_root).as_uri()
+                self.experiment_name,
+                artifact_location=Path(self.artifact_root).as_uri(),
+                tags=EXPERIMENT_TAGS,
             )
+        if any(experiment.tags.get(key) != value for key, value in EXPERIMENT_TAGS.items()):
+            client = MlflowClient()
+            for key, value in EXPERIMENT_TAGS.items():
+                client.set_experiment_tag(experiment.experiment_id, key, value)
         return experiment.experiment_id
 
+    def experiment_id(self) -> str:
+        return self._activate()
+
     @contextlib.contextmanager
-    def run(self, name: str | None = None, tags: dict | None = None) -> Iterator[mlflow.ActiveRun]:
+    def run(
+        self,
+        name: str | None = None,
+        tags: dict | None = None,
+        description: str | None = None,
+        nested: bool = False,
+    ) -> Iterator[mlflow.ActiveRun]:
         """The one way warecast opens an MLflow run: in this resource's experiment (created on
-        first use), active inside the block so mlflow.log_* calls land in it."""
-        with mlflow.start_run(experiment_id=self._activate(), run_name=name, tags=tags) as run:
+        first use), active inside the block so mlflow.log_* calls land in it. `description` is
+        what MLflow's UI shows as the run's description; `nested` opens a child of the active
+        run (a backtest's run per model)."""
+        tags = {**(tags or {}), **({NOTE: description} if description else {})}
+        with mlflow.start_run(
+            experiment_id=self._activate(), run_name=name, tags=tags, nested=nested
+        ) as run:
             yield run
 
     def run_metrics(self, run_id: str) -> dict[str, float]:
@@ -93,11 +193,14 @@ class MlflowTracking(dg.ConfigurableResource):
         tags: dict,
         figure,
         validation_forecasts: pd.DataFrame,
+        history: pd.DataFrame,
+        description: str,
     ) -> RegisteredModel:
         """Log the run and register a new version; the run and the version carry `tags`
-        (the lineage: feature table, data version, dbt checksum, git commit, Dagster run id).
+        (the lineage: feature table, data version, dbt checksum, git commit, Dagster run id)
+        and `description`; the signature is `history`'s columns in, the forecast frame out.
         Making it the champion is `promote`'s job."""
-        with self.run(tags=tags) as run:
+        with self.run(tags=tags, description=description) as run:
             mlflow.log_params(params)
             mlflow.log_metrics(metrics)
             mlflow.log_figure(figure, "forecast_vs_actual.png")
@@ -110,9 +213,14 @@ class MlflowTracking(dg.ConfigurableResource):
                     artifacts={"forecaster": str(Path(tmp) / "forecaster")},
                     pip_requirements=model_requirements(),
                     registered_model_name=model_name,
+                    signature=forecast_signature(history),
                 )
             version = str(info.registered_model_version)
+            family = tags.get("model_family", "model")
+            mlflow.set_tag("mlflow.runName", f"train {family} v{version}")
             client = MlflowClient()
+            client.update_registered_model(model_name, description=MODEL_DESCRIPTION)
+            client.update_model_version(model_name, version, description=description)
             for key, value in {**tags, "mlflow_run_id": run.info.run_id}.items():
                 client.set_model_version_tag(model_name, version, key, str(value))
             return RegisteredModel(model_name, version, run.info.run_id)

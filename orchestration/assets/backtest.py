@@ -156,8 +156,11 @@ def backtests(
     bounds = {c.name: c.max_history for c in chosen}
     overrides = {c.name: json.dumps(c.overrides, sort_keys=True) for c in chosen}
     client = warehouse.client()
-    with mlflow_tracking.run(f"backtest {pipeline.name}", _run_tags(pipeline, ids)) as run:
+    name = f"backtest {pipeline.name} {ids['created_at'].date()}"
+    note = _backtest_note(pipeline, selection, result.cutoffs)
+    with mlflow_tracking.run(name, _run_tags(pipeline, ids), description=note) as run:
         ids["mlflow_run_id"] = run.info.run_id
+        experiment_id = run.info.experiment_id
         points = points_table(result.points, ids)
         board = summary_table(selection, result.cutoffs, bounds, overrides, ids)
         # Points first: the summary row is what readers (and the champion) go by.
@@ -166,6 +169,8 @@ def backtests(
             pipeline.forecast_schema, SUMMARY_TABLE, board, ["backtest_run_id"]
         )
         _log_backtest(selection, settings, spec, chosen, result.cutoffs)
+        for candidate in chosen:
+            _log_model_run(mlflow_tracking, candidate, selection, _run_tags(pipeline, ids))
 
     from orchestration.plots_metadata import backtest_plot_metadata
 
@@ -181,6 +186,7 @@ def backtests(
             "leaderboard": dg.MetadataValue.md(_markdown(selection)),
             "backtest_run_id": ids["backtest_run_id"],
             "mlflow_run_id": ids["mlflow_run_id"],
+            "mlflow_experiment_id": experiment_id,
             # The leaderboard as a table and the champion's fan chart, readable in the UI without
             # SQL (also in MLflow).
             **backtest_plot_metadata(
@@ -252,15 +258,52 @@ def _log_backtest(selection, settings, spec, chosen: list, cutoffs: list) -> Non
         }
     )
     board = selection.leaderboard
-    metrics = {}
-    for _, row in board.iterrows():
-        for name, _type in METRIC_FIELDS:
-            if np.isfinite(row[name]):
-                metrics[f"{row['model']}.{name}"] = float(row[name])
-    mlflow.log_metrics({**metrics, f"champion.{selection.metric}": selection.value})
+    # Each model's scores are its child run's metrics (_log_model_run), so MLflow's compare and
+    # chart views rank the models; the parent keeps the champion's.
+    mlflow.log_metric(f"champion.{selection.metric}", selection.value)
     mlflow.set_tags({"champion": selection.champion, "champion_reason": selection.reason[:4000]})
     mlflow.log_table(board.drop(columns=["reason"]), "leaderboard.json")
     mlflow.log_text(selection.reason + "\n", "champion_reason.txt")
+
+
+def _log_model_run(tracking: MlflowTracking, candidate, selection, tags: dict) -> None:
+    """A child run of the backtest's run per model compared: what it is, how it scored."""
+    board = selection.leaderboard.set_index("model")
+    if candidate.name not in board.index:
+        return
+    row = board.loc[candidate.name]
+    won = candidate.name == selection.champion
+    note = (
+        f"{candidate.name}:{candidate.preset}, rank {row['rank']} of {len(board)} on "
+        f"{selection.metric} ({row[selection.metric]:.4f}) over the backtest's cutoffs"
+        + (": the champion." if won else ".")
+    )
+    tags = {**tags, "warecast.kind": "backtest_model", "rank": str(row["rank"])}
+    with tracking.run(f"{candidate.name}:{candidate.preset}", tags, note, nested=True):
+        mlflow.log_params(
+            {
+                "family": candidate.name,
+                "preset": candidate.preset,
+                "overrides": json.dumps(candidate.overrides, sort_keys=True),
+                "max_history": candidate.max_history,
+                "champion": won,
+            }
+        )
+        scores = {name: float(row[name]) for name, _ in METRIC_FIELDS}
+        scores["fit_seconds"] = float(row["fit_seconds"])
+        scores["share_fallback"] = float(row["share_fallback"])
+        mlflow.log_metrics({k: v for k, v in scores.items() if np.isfinite(v)})
+
+
+def _backtest_note(pipeline: PipelineSettings, selection, cutoffs: list) -> str:
+    dates = ", ".join(str(c.date()) for c in cutoffs)
+    return (
+        f"Backtest of pipeline {pipeline.name}: every model refitted at {len(cutoffs)} cutoffs "
+        f"({dates}) and scored on the horizon after each; one child run per model, ranked by "
+        f"{selection.metric}.\n\n{selection.reason}\n\nThis {selection.metric} is the one that "
+        "picks the champion. The training run's val_* metrics score the final model on its "
+        "own held-out last horizon (one origin), so they differ from it."
+    )
 
 
 def _markdown(selection) -> str:

@@ -48,7 +48,7 @@ from orchestration.lineage import (
 from orchestration.resources import WarehouseResource
 from orchestration.selection import ChampionChoice, read_champion_choice
 from orchestration.settings import PipelineSettings, current_target, load_pipeline
-from orchestration.tracking import MlflowTracking, RegisteredModel
+from orchestration.tracking import MlflowTracking, RegisteredModel, version_description
 from orchestration.warehouse.loads import utc_now
 
 FEATURES_KEY = get_asset_key_for_model([warecast_dbt_models], FEATURES_MODEL)
@@ -227,6 +227,8 @@ def train_and_register(
         },
         figure=plot_forecast_vs_actual(history, report.validation_forecasts),
         validation_forecasts=report.validation_forecasts,
+        history=history,
+        description=version_description(forecaster.describe(), choice, data, metrics),
     )
     client = warehouse.client()
     record_data_version(client, pipeline.forecast_schema, data)

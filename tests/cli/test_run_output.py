@@ -46,6 +46,8 @@ def test_a_run_prints_one_line_per_stage_and_the_leaderboard(warecast_home):
     for model in ("seasonal_naive", "auto_theta", "lightgbm"):
         assert f"| {model} |" in text
     assert "forecasts written: 144 rows for 6 series" in text
+    # A link to MLflow's runs table, where the backtest's models are child runs side by side.
+    assert re.search(r"http://127\.0\.0\.1:5000/#/experiments/\d+/runs\b", text), text[-800:]
     repeated = {line: n for line, n in Counter(lines).items() if n > 3 and "|" not in line}
     assert not repeated, repeated
     # dbt's per-node lines and MLflow's INFO logs are in the command's log, not on screen.

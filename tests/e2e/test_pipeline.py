@@ -181,3 +181,12 @@ def _assert_tracked(run_id: str, version: str, dagster_run_id: str) -> None:
     assert "forecast_vs_actual.png" in artifacts
     champion = client.get_model_version_by_alias("warecast_forecaster", "champion")
     assert str(champion.version) == version and champion.run_id == run_id
+    # Readable in MLflow's UI: the run's name and description, the model's and the version's
+    # descriptions, a signature (the feature mart's columns in, the forecast frame out).
+    assert run.info.run_name == f"train {run.data.tags['model_family']} v{version}"
+    assert "Backtest: mase" in run.data.tags["mlflow.note.content"]
+    assert champion.description == run.data.tags["mlflow.note.content"]
+    assert "@champion" in client.get_registered_model("warecast_forecaster").description
+    info = mlflow.models.get_model_info(f"models:/warecast_forecaster/{version}")
+    assert {"series_id", "ts", "value"} <= set(info.signature.inputs.input_names())
+    assert info.signature.outputs.input_names()[-4:] == ["p10", "p50", "p90", "method"]

@@ -165,6 +165,22 @@ def _assert_tracked(champion: pd.Series, names: list[str]) -> None:
     assert run.data.tags["champion"] == champion["model"]
     assert run.data.tags["champion_reason"] == champion["reason"]
     assert [m.split(":")[0] for m in run.data.params["models"].split(",")] == names
-    assert {f"{name}.mase" for name in names} <= set(run.data.metrics)
+    assert run.info.run_name.startswith("backtest ") and "mlflow.note.content" in run.data.tags
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"leaderboard.json", "champion_reason.txt"} <= artifacts
+    # One child run per model, its scores as metrics, so MLflow's compare views rank them.
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    by_family = {child.data.params["family"]: child for child in children}
+    assert sorted(by_family) == sorted(names)
+    for name, child in by_family.items():
+        assert {"mase", "smape", "coverage_80", "pinball_mean", "fit_seconds"} <= set(
+            child.data.metrics
+        ), name
+        assert child.info.run_name == f"{name}:{child.data.params['preset']}"
+        assert (child.data.params["champion"] == "True") == (name == champion["model"])
+    winner = min(by_family.values(), key=lambda child: child.data.metrics["mase"])
+    assert winner.data.params["family"] == champion["model"]  # the suite selects on mase
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"

@@ -52,6 +52,8 @@ def champion(warecast_home):
         tags={},
         figure=_figure(),
         validation_forecasts=report.validation_forecasts,
+        history=features,
+        description="a tiny LightGBM on three series",
     )
     MlflowClient().set_registered_model_alias(name, "champion", registered.version)
     return defs, features, registered

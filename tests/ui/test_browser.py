@@ -21,6 +21,7 @@ import dagster as dg
 import pytest
 
 from ml.datasets import load_aus_retail
+from orchestration.tracking import runs_page
 from tests.run_configs import TINY_TRAINING
 from tests.ui.browser import Browser, Server, free_port, greenish, missing_browser, shows
 
@@ -203,6 +204,15 @@ def _check_mlflow(browser: Browser, base: str, run_id: str) -> None:
     from mlflow import MlflowClient
 
     experiment = MlflowClient().get_run(run_id).info.experiment_id
+    # The summary's link lands on the runs table: a run per backtest (its models as child runs,
+    # counted among the matching runs) and a run per training, by readable names.
+    runs = MlflowClient().search_runs([experiment])
+    browser.open(runs_page(base, experiment))
+    text = browser.wait_for_text(["Training runs", "backtest ", "train "], timeout=60)
+    browser.screenshot("mlflow_runs.png")
+    assert f"{len(runs)} matching runs" in text, text[:2000]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert sorted(r.data.params["family"] for r in children) == ["lightgbm", "seasonal_naive"]
     browser.open(f"{base}/#/experiments/{experiment}/runs/{run_id}/artifacts")
     browser.wait_for_text(["plots"], timeout=60)
     browser.click_text("plots")
