@@ -73,7 +73,17 @@ def test_the_forecast_marts_have_owned_bi_exposures(manifest):
     exposed = set()
     for exposure in exposures:
         assert exposure["type"] in {"dashboard", "analysis"}, exposure["name"]
-        assert exposure["owner"]["name"] and exposure["owner"]["email"], exposure["name"]
+        # Owners and links are the deployment's (dbt vars), never a placeholder domain.
+        assert exposure["owner"]["name"], exposure["name"]
+        assert exposure["url"].startswith("http"), exposure["name"]
+        assert "example.com" not in str([exposure["owner"], exposure["url"]]), exposure["name"]
         assert exposure["description"].strip(), exposure["name"]
         exposed |= {node.split(".")[-1] for node in exposure["depends_on"]["nodes"]}
     assert exposed >= FORECAST_MARTS
+
+
+def test_dbt_docs_open_on_warecasts_overview(manifest):
+    """dbt docs lands on the project's own page: what it builds, where to start, what BI reads."""
+    overview = manifest["docs"]["doc.warecast.__overview__"]["block_contents"]
+    for mart in ("fct_forecasts_published", "fct_forecast_vs_actual", "fct_model_leaderboard"):
+        assert f"`{mart}`" in overview, mart
