@@ -49,12 +49,26 @@ refresh_job = dg.define_asset_job(
 )
 
 
+# Why every automation starts off, and how to turn it on: said in each one's description.
+OFF_BY_DEFAULT = (
+    "Off by default: a demo or a laptop should never run jobs on its own. Turn it on here "
+    "(the toggle) or with `dagster schedule/sensor start`; it runs while the Dagster daemon "
+    "does (`make ui` starts one)."
+)
+
+
 def refresh_schedule() -> dg.ScheduleDefinition:
     """The pipeline's operations.refresh_cron (orchestration/pipelines.yaml), UTC."""
+    cron = load_pipeline().operations.refresh_cron
     return dg.ScheduleDefinition(
         name="refresh_schedule",
         job=refresh_job,
-        cron_schedule=load_pipeline().operations.refresh_cron,
+        cron_schedule=cron,
+        description=(
+            f"Refreshes the forecasts with the current champion at `{cron}` (UTC). "
+            f"{OFF_BY_DEFAULT} Change the time in orchestration/pipelines.yaml "
+            "(operations.refresh_cron)."
+        ),
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
@@ -65,7 +79,10 @@ def _retrain_sensor(name: str, monitor_key: dg.AssetKey) -> dg.SensorDefinition:
         name=name,
         asset_key=monitor_key,
         job=retrain_job,
-        description=f"Retrain when {monitor_key.to_user_string()} recommends it.",
+        description=(
+            f"Retrains when {monitor_key.to_user_string()} recommends it: the new version "
+            f"becomes @champion only if it wins. {OFF_BY_DEFAULT}"
+        ),
     )
     def _sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
         materialization = asset_event.asset_materialization

@@ -48,3 +48,15 @@ def test_every_target_builds_definitions():
     for target in ("duckdb", "postgres", "snowflake"):
         defs = build_definitions(target)
         assert defs.resolve_job_def("forecast_pipeline") is not None
+
+
+def test_every_automation_says_why_it_is_off_and_how_to_turn_it_on():
+    defs = build_definitions("duckdb")
+    schedules = list(defs.schedules or [])
+    # Not Dagster's freshness sensor: build_sensor_for_freshness_checks takes no description.
+    ours = [s for s in defs.sensors or [] if "retrain" in s.name]
+    assert schedules and len(ours) == 2
+    for automation in [*schedules, *ours]:
+        assert automation.default_status.value == "STOPPED", automation.name
+        text = automation.description or ""
+        assert "Off by default" in text and "Turn it on" in text, automation.name
