@@ -29,10 +29,11 @@ def print_summary(command: str, result, seconds: float) -> None:
         print("  Next: warecast run --dataset current")
         return
     backtest = assets.get("ml/backtests", {})
-    if backtest.get("leaderboard"):
+    if backtest.get("leaderboard_table"):
         cutoffs = ", ".join(backtest.get("cutoffs") or [])
         print(f"\nLeaderboard (backtest at cutoffs {cutoffs}):\n")
-        print(backtest["leaderboard"])
+        print(board_markdown(backtest["leaderboard_table"], backtest.get("metric", "mase")))
+        print(f"\n{backtest.get('reason', '')}")
     model = assets.get("ml/trained_model", {})
     written = assets.get("ml/forecasts", {})
     pipeline = load_pipeline()
@@ -57,6 +58,25 @@ def print_summary(command: str, result, seconds: float) -> None:
     page = runs_page(MLFLOW_UI, experiment) if experiment else MLFLOW_UI
     print(f"MLflow UI:  make mlflow-ui  -> {page}")
     print("            (one run per backtest, a child run per model: the models side by side)")
+
+
+def board_markdown(table, metric: str) -> str:
+    """The backtest's leaderboard (its Dagster table) as the run's last lines show it."""
+    wanted = ["rank", "model", "preset", metric, "mase", "mase_vs_seasonal_naive"]
+    wanted += ["coverage_80", "pinball_mean", "fit_seconds"]
+    names = {column.name for column in table.schema.columns}
+    columns = [c for c in dict.fromkeys(wanted) if c in names]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for record in table.records:
+        cells = [_cell(record.data.get(c)) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def forecasts_line(written: dict) -> str:

@@ -183,7 +183,10 @@ def backtests(
             "dropped_cutoffs": [str(c.date()) for c in result.dropped_cutoffs],
             "champion": selection.champion,
             "reason": selection.reason,
-            "leaderboard": dg.MetadataValue.md(_markdown(selection)),
+            # Numbers Dagster plots over the materializations (the leaderboard is a table).
+            "metric": selection.metric,
+            "champion_score": float(selection.value),
+            "champion_coverage_80": _champion_value(selection, "coverage_80"),
             "backtest_run_id": ids["backtest_run_id"],
             "mlflow_run_id": ids["mlflow_run_id"],
             "mlflow_experiment_id": experiment_id,
@@ -306,12 +309,6 @@ def _backtest_note(pipeline: PipelineSettings, selection, cutoffs: list) -> str:
     )
 
 
-def _markdown(selection) -> str:
-    columns = ["rank", "model", "preset", selection.metric, "mase", "coverage_80", "pinball_mean"]
-    columns += ["fit_seconds"]
-    columns = list(dict.fromkeys(columns))
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for _, row in selection.leaderboard.iterrows():
-        cells = [f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + f"\n\n{selection.reason}"
+def _champion_value(selection, column: str) -> float:
+    board = selection.leaderboard
+    return float(board.loc[board["model"] == selection.champion, column].iloc[0])
