@@ -59,12 +59,14 @@ def evaluate_forecasts(
 def _no_nan(forecasts: pd.DataFrame) -> CheckOutcome:
     values = forecasts[QUANTILES].astype("float64").to_numpy()
     bad = int((~np.isfinite(values)).any(axis=1).sum())
-    return _outcome("no_nan_quantiles", bad == 0, f"{bad} row(s) with NaN/infinite quantiles")
+    problem = f"{bad} row(s) with NaN/infinite quantiles"
+    return _outcome("no_nan_quantiles", bad == 0, problem, "every p10, p50 and p90 is finite")
 
 
 def _ordered(forecasts: pd.DataFrame) -> CheckOutcome:
     bad = int(((forecasts["p10"] > forecasts["p50"]) | (forecasts["p50"] > forecasts["p90"])).sum())
-    return _outcome("quantiles_ordered", bad == 0, f"{bad} row(s) with p10 > p50 or p50 > p90")
+    problem = f"{bad} row(s) with p10 > p50 or p50 > p90"
+    return _outcome("quantiles_ordered", bad == 0, problem, "p10 <= p50 <= p90 on every row")
 
 
 def _complete(forecasts: pd.DataFrame, expected: set[str], horizon: int) -> CheckOutcome:
@@ -76,7 +78,8 @@ def _complete(forecasts: pd.DataFrame, expected: set[str], horizon: int) -> Chec
         problems.append(f"{len(missing)} series without a forecast, e.g. {missing[:3]}")
     if short:
         problems.append(f"{len(short)} series without exactly {horizon} rows, e.g. {short[:3]}")
-    return _outcome("every_series_forecast", not problems, "; ".join(problems))
+    held = f"every series has its {horizon} forecast rows"
+    return _outcome("every_series_forecast", not problems, "; ".join(problems), held)
 
 
 def _plausible(forecasts: pd.DataFrame, history: pd.DataFrame, factor: float) -> CheckOutcome:
@@ -90,11 +93,14 @@ def _plausible(forecasts: pd.DataFrame, history: pd.DataFrame, factor: float) ->
     detail = f"{len(outside)} forecast(s) outside the plausible range"
     if len(outside):
         detail += f", e.g. series {sorted(outside['series_id'].unique())[:3]}"
-    return _outcome("within_plausible_range", outside.empty, detail)
+    held = "every p50 lies within the plausible range of its series' history"
+    return _outcome("within_plausible_range", outside.empty, detail, held)
 
 
-def _outcome(name: str, passed: bool, problem: str) -> CheckOutcome:
-    return CheckOutcome(name, passed, CHECKS[name], "ok" if passed else problem)
+def _outcome(name: str, passed: bool, problem: str, held: str) -> CheckOutcome:
+    """detail: what held (a person reading a passed check learns what it checked) or what
+    failed, with counts and examples."""
+    return CheckOutcome(name, passed, CHECKS[name], held if passed else problem)
 
 
 def as_check_results(outcomes: list[CheckOutcome], asset_key: dg.AssetKey):

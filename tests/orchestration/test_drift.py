@@ -95,6 +95,11 @@ def _failed(forecasts: pd.DataFrame) -> dict[str, str]:
 
 def test_good_forecasts_pass_every_check():
     assert _failed(_forecasts()) == {}
+    # A passed check says what held, not just "ok" (Dagster shows the detail).
+    outcomes = evaluate_forecasts(_forecasts(), HISTORY, horizon=2, range_factor=1.0)
+    details = {o.name: o.detail for o in outcomes}
+    assert details["every_series_forecast"] == "every series has its 2 forecast rows"
+    assert all(len(detail) > 20 for detail in details.values()), details
 
 
 def test_each_check_catches_its_problem():
