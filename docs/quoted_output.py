@@ -15,7 +15,7 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN = "<!-- quoted-output: `make readme-output` writes this block from a real run -->"
 END = "<!-- /quoted-output -->"
-SERIES = "A3349335T"  # a large series of the demo's: New South Wales, total retail
+SERIES = "A3349335T"  # one of the demo's largest: New South Wales, supermarkets and grocery stores
 COMMANDS = (
     ("leaderboard",),
     ("forecasts", "--series", SERIES, "--history", "6"),

@@ -40,11 +40,14 @@ def fan_chart(
     n_series: int = 4,
     context: int = 36,
     title: str | None = None,
+    labels: dict[str, str] | None = None,
 ):
     """Small multiples: the last `context` periods of history, p50 and the p10-p90 band.
 
     history: series_id, ts, value. forecasts: series_id, target_ts, p10, p50, p90 (and
-    `actual`, drawn when present). Only history before each series' first target is drawn."""
+    `actual`, drawn when present). Only history before each series' first target is drawn.
+    Each panel is titled by the series' label (`labels`, e.g. its state and industry; else its
+    id) and its legend gives the first forecast period's p50 and p10-p90."""
     series = first_series(forecasts, n_series)
     if not series:
         raise ValueError("fan_chart needs at least one forecast row; the frame is empty.")
@@ -59,20 +62,30 @@ def fan_chart(
         ax.plot(past["ts"], past["value"], color="0.3", lw=1, label="history")
         if "actual" in ahead:
             ax.plot(ahead["target_ts"], ahead["actual"], color="black", lw=1.2, label="actual")
-        ax.plot(ahead["target_ts"], ahead["p50"], color=BAND_COLOR, lw=1.4, label="p50")
+        first = ahead.iloc[0]
+        when = pd.Timestamp(first["target_ts"]).date()
+        ax.plot(
+            ahead["target_ts"], ahead["p50"], color=BAND_COLOR, lw=1.4,
+            label=f"p50 {when}: {_number(first['p50'])}",
+        )  # fmt: skip
         ax.fill_between(
             ahead["target_ts"], ahead["p10"], ahead["p90"], color=BAND_COLOR, alpha=0.2,
-            label="p10-p90",
+            label=f"p10-p90: {_number(first['p10'])} - {_number(first['p90'])}",
         )  # fmt: skip
-        ax.set_title(sid, fontsize=9)
+        ax.set_title((labels or {}).get(sid, sid), fontsize=9)
         ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, loc="upper left")
     for ax in list(axes.flat)[len(series) :]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7, loc="upper left")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _number(value: float) -> str:
+    """Readable at a glance: thousands separated, 3 significant digits below 100."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def explanation_summary(explanations: pd.DataFrame, top: int = 12) -> pd.DataFrame:

@@ -23,6 +23,9 @@ from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, current_target
 # `marts`. Read-only CLI commands use this instead of the manifest, so they never parse.
 MARTS_SCHEMA = "marts"
 
+# The raw source (dbt_project/models/staging/_raw__sources.yml), written by Dagster's raw asset.
+RAW_SCHEMA, RAW_TABLE = "raw", "observations"
+
 # marts/features
 FEATURES_MODEL = "fct_training_features"
 FINGERPRINT_MODEL = "fct_feature_fingerprint"

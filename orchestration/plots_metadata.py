@@ -22,10 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestration.dbt_models import FEATURES_MODEL, relation_of
+from orchestration.dbt_models import FEATURES_MODEL, RAW_SCHEMA, relation_of
 from orchestration.tracking import MlflowTracking
 
 FAN_SERIES = 4
+LABEL_WIDTH = 60  # characters of a panel's title that fit above it
 FORECAST_CHART = "plots/forecast_fan_chart.png"
 BACKTEST_CHART = "plots/backtest_fan_chart.png"
 EXPLANATION_CHART = "plots/forecast_explanations.png"
@@ -108,6 +109,25 @@ def read_history(warehouse, series: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def series_labels(warehouse, series: list[str]) -> dict[str, str]:
+    """'A3349335T: New South Wales, Total (Industry)': each series' id and its attributes from
+    raw.series_attributes (the hierarchy's columns), where that table has them."""
+    from orchestration.hierarchy_io import ATTRIBUTES_TABLE
+
+    client = warehouse.client()
+    if not client.table_exists(RAW_SCHEMA, ATTRIBUTES_TABLE):
+        return {}
+    labels = {}
+    for sid in series:
+        rows = client.read_where(RAW_SCHEMA, ATTRIBUTES_TABLE, {"series_id": sid}).to_pylist()
+        row = rows[0] if rows else {}
+        values = [str(v) for k, v in row.items() if k.lower() != "series_id" and v]
+        if values:
+            label = f"{sid}: {', '.join(values)}"
+            labels[sid] = label if len(label) <= LABEL_WIDTH else label[: LABEL_WIDTH - 3] + "..."
+    return labels
+
+
 def _safely(render, what: str) -> dict:
     try:
         return render()
@@ -140,9 +160,11 @@ def forecast_plot_metadata(
     def render() -> dict:
         from ml.plots import fan_chart, first_series, png_bytes
 
-        history = read_history(warehouse, first_series(forecasts, FAN_SERIES))
+        series = first_series(forecasts, FAN_SERIES)
+        history = read_history(warehouse, series)
         title = "Forecast: history, p50 and the p10-p90 band"
-        png = png_bytes(fan_chart(history, forecasts, FAN_SERIES, title=title))
+        labels = series_labels(warehouse, series)
+        png = png_bytes(fan_chart(history, forecasts, FAN_SERIES, title=title, labels=labels))
         log_png(tracking, run_id, png, FORECAST_CHART)
         return {"fan_chart": image_markdown(png, "Forecast fan chart")}
 
@@ -164,10 +186,12 @@ def backtest_plot_metadata(
         else:
             champion = points[points["model"] == selection.champion]
         newest = champion[champion["cutoff"] == champion["cutoff"].max()]
-        history = read_history(warehouse, first_series(newest, FAN_SERIES))
+        series = first_series(newest, FAN_SERIES)
+        history = read_history(warehouse, series)
         cutoff = pd.Timestamp(newest["cutoff"].max()).date()
         title = f"Backtest of {selection.champion} from cutoff {cutoff}: actuals, p50, p10-p90"
-        png = png_bytes(fan_chart(history, newest, FAN_SERIES, title=title))
+        labels = series_labels(warehouse, series)
+        png = png_bytes(fan_chart(history, newest, FAN_SERIES, title=title, labels=labels))
         log_png(tracking, run_id, png, BACKTEST_CHART)
         return {"fan_chart": image_markdown(png, "Backtest fan chart (champion)")}
 

@@ -20,11 +20,11 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from orchestration.dbt_models import RAW_SCHEMA, RAW_TABLE
 from orchestration.settings import DBT_PROJECT_DIR
 from orchestration.warehouse import Warehouse
 from orchestration.warehouse.loads import utc_now
 
-RAW_SCHEMA, RAW_TABLE = "raw", "observations"
 LOAD_LOG_TABLE, BUILD_LOG_TABLE = "observation_loads", "observation_builds"
 EPOCH = datetime(1900, 1, 1)
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from orchestration.dbt_models import RAW_SCHEMA, RAW_TABLE
 from orchestration.file_checks import PARQUET_SUFFIXES, SourceError, inspect_user_file
 from orchestration.hierarchy_io import (
     declared_levels,
@@ -29,7 +30,6 @@ from orchestration.timestamps import TimestampRules, pipeline_grain
 from orchestration.warehouse.loads import LoadRecord, utc_now
 
 RAW_KEY = dg.AssetKey(["raw", "observations"])
-RAW_SCHEMA, RAW_TABLE = "raw", "observations"
 # Every load through warecast, one row each (orchestration/warehouse/loads.py): a replace tells
 # the next dbt build to refresh fully, appends let it build incrementally.
 LOAD_LOG_TABLE = "observation_loads"

@@ -112,6 +112,22 @@ def test_plots_render_to_png(lightgbm, features):
         fan_chart(features, forecast.iloc[:0])
 
 
+def test_fan_chart_panels_say_which_series_and_the_next_period(lightgbm, features):
+    forecast = lightgbm.predict(features)
+    sid = sorted(forecast["series_id"].unique())[0]
+    fig = fan_chart(features, forecast, n_series=2, labels={sid: f"{sid}: Victoria, Food"})
+    first = forecast[forecast["series_id"] == sid].sort_values("horizon_step").iloc[0]
+    ax = fig.axes[0]
+    assert ax.get_title() == f"{sid}: Victoria, Food"
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    when = pd.Timestamp(first["target_ts"]).date()
+    assert any(t.startswith(f"p50 {when}: ") for t in legend), legend
+    assert any(t.startswith("p10-p90: ") for t in legend), legend
+    other = sorted(forecast["series_id"].unique())[1]
+    assert fig.axes[1].get_title() == other  # a series without a label: its id
+    png_bytes(fig)
+
+
 def test_tft_variable_importances_and_attention_are_weights(features):
     model = create_forecaster("tft", "tiny", progress_bar=False)
     model.fit(features, SPEC, validate=False)
