@@ -195,7 +195,7 @@ def backtest_plot_metadata(
         log_png(tracking, run_id, png, BACKTEST_CHART)
         return {"fan_chart": image_markdown(png, "Backtest fan chart (champion)")}
 
-    return metadata | _safely(render, "fan_chart")
+    return _safely(render, "fan_chart") | metadata  # the chart first, as the UI lists them
 
 
 def explanation_plot_metadata(

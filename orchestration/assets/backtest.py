@@ -176,6 +176,11 @@ def backtests(
 
     return dg.MaterializeResult(
         metadata={
+            # The leaderboard as a table and the champion's fan chart, readable in the UI without
+            # SQL (also in MLflow); first, as the UI lists the entries in this order.
+            **backtest_plot_metadata(
+                warehouse, points, selection, mlflow_tracking, ids["mlflow_run_id"]
+            ),
             "dagster/row_count": points.num_rows,
             "tables": [f"{pipeline.forecast_schema}.{t}" for t in (POINTS_TABLE, SUMMARY_TABLE)],
             "cutoffs": [str(c.date()) for c in result.cutoffs],
@@ -183,18 +188,13 @@ def backtests(
             "dropped_cutoffs": [str(c.date()) for c in result.dropped_cutoffs],
             "champion": selection.champion,
             "reason": selection.reason,
-            # Numbers Dagster plots over the materializations (the leaderboard is a table).
             "metric": selection.metric,
+            # Numbers Dagster plots over the materializations (the leaderboard is a table).
             "champion_score": float(selection.value),
             "champion_coverage_80": _champion_value(selection, "coverage_80"),
             "backtest_run_id": ids["backtest_run_id"],
             "mlflow_run_id": ids["mlflow_run_id"],
             "mlflow_experiment_id": experiment_id,
-            # The leaderboard as a table and the champion's fan chart, readable in the UI without
-            # SQL (also in MLflow).
-            **backtest_plot_metadata(
-                warehouse, points, selection, mlflow_tracking, ids["mlflow_run_id"]
-            ),
         }
     )
 

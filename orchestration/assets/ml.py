@@ -326,6 +326,7 @@ def forecasts(
         plots = forecast_plot_metadata(warehouse, frame, mlflow_tracking, registered.run_id)
     yield dg.MaterializeResult(
         metadata={
+            **plots,  # first: the UI lists the entries in this order, the chart on top
             "dagster/row_count": written,
             "series": len(summary),
             "series_refreshed": len(changed),
@@ -334,7 +335,6 @@ def forecasts(
             "model_version": registered.version,
             "mlflow_run_id": registered.run_id,
             "feature_data_version": data.data_version,
-            **plots,
         }
     )
 
