@@ -79,8 +79,9 @@ def with_seasonal_naive_ratio(board: pd.DataFrame) -> pd.DataFrame:
     if "mase_vs_seasonal_naive" in board.columns or "mase" not in board.columns:
         return board
     naive = board.loc[board["model"] == "seasonal_naive", "mase"]
-    ratio = board["mase"] / naive.iloc[0] if len(naive) else float("nan")
-    return board.assign(mase_vs_seasonal_naive=ratio)
+    if naive.empty:  # no baseline compared: no column, rather than one of blanks
+        return board
+    return board.assign(mase_vs_seasonal_naive=board["mase"] / naive.iloc[0])
 
 
 def _table_type(column: pd.Series) -> str:

@@ -111,6 +111,10 @@ def test_leaderboard_table_keeps_types_and_blanks_nan():
         {"rank": 1, "model": "a", "mase": 0.9},
         {"rank": 2, "model": "b", "mase": None},
     ]
+    # With seasonal naive on the board, each model's MASE relative to it (the CLI's column).
+    board.loc[1, ["model", "mase"]] = ["seasonal_naive", 1.2]
+    ratios = [r.data["mase_vs_seasonal_naive"] for r in leaderboard_table(board).records]
+    assert ratios == [0.75, 1.0]
 
 
 def test_a_plot_that_fails_never_fails_the_asset():
