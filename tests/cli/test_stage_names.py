@@ -71,7 +71,8 @@ def test_every_step_has_a_readable_name(warecast_home, capsys):
     assert "not selected" in log.path.read_text() and "not selected" not in err  # log only
     done = [line for line in err.splitlines() if line.startswith("  done ")]
     names = [line[len("  done  ") :][:STAGE_WIDTH].rstrip() for line in done]
-    assert "dbt: seeds, staging, features (2 models, 1 seed)" in names, done
+    # The staging view that feeds the step's mart is counted, not named beside it.
+    assert "dbt: seeds, features (2 models, 1 seed)" in names, done
     assert "dbt: forecasts, published (2 models)" in names, done
     assert "ml/forecasts" in names, done
     assert "check rows_written on ml/forecasts" in names, done
@@ -90,7 +91,10 @@ def test_a_long_dbt_name_shows_the_folders_that_fit_and_counts_the_rest():
     names.dbt_keys, names.dbt_ops = set(keys), {"warecast_dbt_models"}
     names.built["warecast_dbt_models"] = keys
     name = names.stage_name("warecast_dbt_models")
-    assert name == "dbt: staging, intermediate, features +3 more (6 models)", name
+    # Upstream first, then the marts' folders by name; staging is plumbing beside them.
+    assert name == "dbt: intermediate, features, hierarchy +2 more (6 models)", name
     assert len(name) <= STAGE_WIDTH
+    names.built["warecast_dbt_models"] = keys[::-1]  # whatever order dbt's threads finished in
+    assert names.stage_name("warecast_dbt_models") == name
     assert names.stage_name("warecast_dbt_models_7") == "dbt: no model built"
     assert names.stage_name("ml__forecasts") == "ml/forecasts"  # nothing seen: from the key
