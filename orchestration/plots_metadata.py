@@ -111,8 +111,8 @@ def read_history(warehouse, series: list[str]) -> pd.DataFrame:
 
 
 def series_labels(warehouse, series: list[str]) -> dict[str, str]:
-    """'A3349335T: New South Wales, Total (Industry)': each series' id and its attributes from
-    raw.series_attributes (the hierarchy's columns), where that table has them."""
+    """Each series' id and its attributes from raw.series_attributes (the hierarchy's columns),
+    where that table has them: 'A3349335T: New South Wales, Supermarket and grocery stores'."""
     from orchestration.hierarchy_io import ATTRIBUTES_TABLE
 
     client = warehouse.client()

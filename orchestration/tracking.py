@@ -52,8 +52,8 @@ def model_requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in MODEL_DISTRIBUTIONS]
 
 
-# MLflow's UI opens an experiment in its GenAI view (traces) unless the experiment says it is
-# model development: then the runs table, where the backtests' models are compared.
+# The experiment says it is model development, not GenAI. MLflow 3.17's UI still opens an
+# experiment on its GenAI overview (checked in Chromium), so warecast links to runs_page.
 NOTE = "mlflow.note.content"  # a run's or an experiment's description in MLflow's UI
 EXPERIMENT_TAGS = {
     "mlflow.experimentKind": "custom_model_development",
@@ -156,9 +156,6 @@ class MlflowTracking(dg.ConfigurableResource):
             for key, value in EXPERIMENT_TAGS.items():
                 client.set_experiment_tag(experiment.experiment_id, key, value)
         return experiment.experiment_id
-
-    def experiment_id(self) -> str:
-        return self._activate()
 
     @contextlib.contextmanager
     def run(
