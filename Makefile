@@ -13,7 +13,7 @@ export WARECAST_DAGSTER_DIR ?= $(WARECAST_HOME)/dagster
 export WARECAST_DAGSTER_LOGS ?= $(WARECAST_HOME)/dagster/logs
 export MLFLOW_TRACKING_URI ?= sqlite:///$(WARECAST_HOME)/mlflow.db
 
-.PHONY: install demo test readme-output ui mlflow-ui docs lint format clean
+.PHONY: install demo test readme-output screenshots ui mlflow-ui docs lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: $(STAMP)
 # README.md's quoted CLI output, rewritten from this home's run (run `make demo` first).
 readme-output: $(STAMP)
 	$(BIN)/python docs/quoted_output.py
+
+# docs/img/*.png, the README's screenshots, from this home's run (run `make demo` first; needs
+# Debian's chromium and chromium-driver, and ports 3000 and 5000 free).
+screenshots: $(STAMP)
+	$(BIN)/python docs/screenshots.py
 
 ui: $(STAMP)
 	@mkdir -p $(WARECAST_DAGSTER_DIR)

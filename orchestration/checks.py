@@ -117,18 +117,14 @@ def as_check_results(outcomes: list[CheckOutcome], asset_key: dg.AssetKey):
 
 
 def raw_freshness_checks(raw_key: dg.AssetKey, max_age_hours: float):
-    """Dagster freshness check on raw/observations, and the sensor that evaluates it."""
+    """Dagster freshness check on raw/observations (orchestration/sensors.py evaluates it)."""
     # Superseded by FreshnessPolicy in Dagster 1.13, but these still show as asset checks in the
     # UI and run without the new freshness daemon.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.SupersessionWarning)
-        checks = dg.build_last_update_freshness_checks(
+        return dg.build_last_update_freshness_checks(
             assets=[raw_key], lower_bound_delta=timedelta(hours=max_age_hours)
         )
-        sensor = dg.build_sensor_for_freshness_checks(
-            freshness_checks=checks, name="raw_freshness_sensor"
-        )
-    return checks, sensor
 
 
 # Anomaly share (marts.fct_forecast_anomalies). An 80 % band (p10-p90) leaves about 20 % of

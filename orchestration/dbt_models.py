@@ -23,10 +23,12 @@ from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, current_target
 # `marts`. Read-only CLI commands use this instead of the manifest, so they never parse.
 MARTS_SCHEMA = "marts"
 
-# The raw source (dbt_project/models/staging/_raw__sources.yml), written by Dagster's raw asset.
+# The raw source (dbt_project/models/staging/raw/_raw__sources.yml), written by Dagster's raw
+# asset; its Dagster group also holds the dbt seeds (analysts' inputs kept in git).
 RAW_SCHEMA, RAW_TABLE = "raw", "observations"
+RAW_GROUP = "raw"
 
-# marts/features
+# marts/features (the fingerprint too: ml/trained_model reads it, so it sits upstream of ml)
 FEATURES_MODEL = "fct_training_features"
 FINGERPRINT_MODEL = "fct_feature_fingerprint"
 BLOCK_HASHES_MODEL = "fct_feature_block_hashes"  # per-series content hashes, when built
@@ -38,7 +40,7 @@ LEADERBOARD_MODEL = "fct_model_leaderboard"
 MODEL_VERSIONS_MODEL = "dim_model_versions"
 # marts/monitoring
 ANOMALIES_MODEL = "fct_forecast_anomalies"
-# marts/hierarchy
+# marts/hierarchy (the inputs of ml/hierarchical_forecasts; its leaderboard is in marts/evaluation)
 HIERARCHY_SERIES_MODEL = "fct_hierarchy_series"
 HIERARCHY_DIM_MODEL = "dim_hierarchy"
 

@@ -18,6 +18,7 @@ from orchestration.resources import WarehouseResource
 from orchestration.sensors import (
     accuracy_retrain_sensor,
     drift_retrain_sensor,
+    raw_freshness_sensor,
     refresh_job,
     refresh_schedule,
     retrain_job,
@@ -40,9 +41,8 @@ forecast_pipeline = dg.define_asset_job(
 def build_definitions(target: str) -> dg.Definitions:
     """The same graph against any profiles.yml target (duckdb, postgres, snowflake)."""
     # Keeping a deployed pipeline healthy: freshness of the raw source, schedule, retrain sensors.
-    freshness_checks, freshness_sensor = raw_freshness_checks(
-        RAW_KEY, load_pipeline().operations.raw_max_age_hours
-    )
+    max_age_hours = load_pipeline().operations.raw_max_age_hours
+    freshness_checks = raw_freshness_checks(RAW_KEY, max_age_hours)
     return dg.Definitions(
         assets=[
             raw_observations,
@@ -62,7 +62,11 @@ def build_definitions(target: str) -> dg.Definitions:
             anomaly_share_check(get_asset_key_for_model([warecast_dbt_models], ANOMALIES_MODEL)),
         ],
         schedules=[refresh_schedule()],
-        sensors=[drift_retrain_sensor, accuracy_retrain_sensor, freshness_sensor],
+        sensors=[
+            drift_retrain_sensor,
+            accuracy_retrain_sensor,
+            raw_freshness_sensor(freshness_checks, max_age_hours),
+        ],
         jobs=[forecast_pipeline, refresh_job, retrain_job],
         resources={
             "warehouse": WarehouseResource(target=target),

@@ -1,10 +1,14 @@
 """Plots where people look: Dagster metadata (rendered in the UI) and the same PNGs in MLflow.
 
-A PNG goes into Dagster metadata as markdown with a data-URI image (`MetadataValue.md`): the
-Dagster UI renders it on the asset's page (its markdown sanitiser allows `data:` images; the
-browser test, tests/ui/test_browser.py, checks it is shown). The leaderboard goes in as a
-`MetadataValue.table`. The same PNG is logged as an artefact of the MLflow run the asset
-belongs to (`plots/...png`).
+A PNG is logged as an artefact of the MLflow run the asset belongs to (`plots/...png`) and goes
+into Dagster metadata twice, as markdown (`MetadataValue.md`):
+- `fan_chart`: an image served by the MLflow UI (settings.mlflow_ui_url). The Dagster UI shows
+  markdown of under 1,000 characters inline, on the asset's page and in its events, so the chart
+  is the first thing there, without a click, while `make mlflow-ui` runs;
+- `fan_chart_embedded`: the PNG itself as a data URI (its markdown sanitiser allows `data:`
+  images), behind "[Show Markdown]": it needs no server.
+The browser test (tests/ui/test_browser.py) checks both render. The leaderboard goes in as a
+`MetadataValue.table`.
 
 A plot (or the leaderboard) that fails to render never fails the asset (its data is already
 written): the metadata then says why, and the run log has a warning.
@@ -23,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestration.dbt_models import FEATURES_MODEL, RAW_SCHEMA, relation_of
-from orchestration.tracking import MlflowTracking
+from orchestration.settings import mlflow_ui_url
+from orchestration.tracking import MlflowTracking, artifact_url
 
 FAN_SERIES = 4
 LABEL_WIDTH = 60  # characters of a panel's title that fit above it
@@ -48,6 +53,16 @@ def image_markdown(png: bytes, caption: str) -> dg.MetadataValue:
     """Markdown the Dagster UI renders as the image (a data URI) with a caption."""
     encoded = base64.b64encode(png).decode("ascii")
     return dg.MetadataValue.md(f"**{caption}**\n\n![{caption}](data:image/png;base64,{encoded})")
+
+
+def chart_metadata(key: str, png: bytes, caption: str, run_id: str, artifact_file: str) -> dict:
+    """The chart shown inline (served by the MLflow UI), then the same PNG embedded."""
+    url = artifact_url(mlflow_ui_url(), run_id, artifact_file)
+    inline = f"**{caption}** (served by the MLflow UI: `make mlflow-ui`)\n\n![{caption}]({url})"
+    return {
+        key: dg.MetadataValue.md(inline),
+        f"{key}_embedded": image_markdown(png, caption),
+    }
 
 
 def log_png(tracking: MlflowTracking, run_id: str, png: bytes, artifact_file: str) -> None:
@@ -167,7 +182,7 @@ def forecast_plot_metadata(
         labels = series_labels(warehouse, series)
         png = png_bytes(fan_chart(history, forecasts, FAN_SERIES, title=title, labels=labels))
         log_png(tracking, run_id, png, FORECAST_CHART)
-        return {"fan_chart": image_markdown(png, "Forecast fan chart")}
+        return chart_metadata("fan_chart", png, "Forecast fan chart", run_id, FORECAST_CHART)
 
     return _safely(render, "fan_chart") | _safely(board, "leaderboard_table")
 
@@ -194,7 +209,8 @@ def backtest_plot_metadata(
         labels = series_labels(warehouse, series)
         png = png_bytes(fan_chart(history, newest, FAN_SERIES, title=title, labels=labels))
         log_png(tracking, run_id, png, BACKTEST_CHART)
-        return {"fan_chart": image_markdown(png, "Backtest fan chart (champion)")}
+        caption = "Backtest fan chart (champion)"
+        return chart_metadata("fan_chart", png, caption, run_id, BACKTEST_CHART)
 
     return _safely(render, "fan_chart") | metadata  # the chart first, as the UI lists them
 
@@ -209,6 +225,7 @@ def explanation_plot_metadata(
 
         png = png_bytes(explanation_chart(explanations))
         log_png(tracking, run_id, png, EXPLANATION_CHART)
-        return {"explanation_chart": image_markdown(png, "What drove the forecast")}
+        caption = "What drove the forecast"
+        return chart_metadata("explanation_chart", png, caption, run_id, EXPLANATION_CHART)
 
     return _safely(render, "explanation_chart")

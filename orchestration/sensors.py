@@ -4,8 +4,11 @@ refresh_job:  dbt rebuild + forecasts with the current champion + monitoring, ne
 retrain_job:  ml/trained_model and everything downstream (forecasts, marts, monitoring).
 Sensors watch the monitoring assets' materializations: a `retrain_recommended` verdict
 (drift past the PSI/KS thresholds, or realised error past the accuracy ratio) requests one
-retrain_job run, keyed by the verdict's run so a verdict never retrains twice.
+retrain_job run, keyed by the verdict's run so a verdict never retrains twice. The freshness
+sensor fails raw/observations' freshness check when loads stop.
 """
+
+import warnings
 
 import dagster as dg
 
@@ -102,3 +105,26 @@ def _retrain_sensor(name: str, monitor_key: dg.AssetKey) -> dg.SensorDefinition:
 
 drift_retrain_sensor = _retrain_sensor("drift_retrain_sensor", DRIFT_KEY)
 accuracy_retrain_sensor = _retrain_sensor("accuracy_retrain_sensor", ACCURACY_KEY)
+
+
+def raw_freshness_sensor(checks, max_age_hours: float) -> dg.SensorDefinition:
+    """Dagster's freshness-check sensor, under a description that says when and why to run it
+    (build_sensor_for_freshness_checks takes none: this sensor evaluates through it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=dg.SupersessionWarning)
+        dagsters = dg.build_sensor_for_freshness_checks(freshness_checks=checks)
+
+    @dg.sensor(
+        name="raw_freshness_sensor",
+        asset_selection=dg.AssetSelection.checks(*checks),
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=(
+            f"Fails the freshness check of raw/observations when no load has landed for "
+            f"{max_age_hours:g} h (operations.raw_max_age_hours in orchestration/pipelines.yaml): "
+            f"a feed that stopped shows before stale forecasts do. {OFF_BY_DEFAULT}"
+        ),
+    )
+    def _sensor(context: dg.SensorEvaluationContext):
+        return dagsters(context)
+
+    return _sensor

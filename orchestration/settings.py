@@ -46,6 +46,12 @@ def mlflow_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{warecast_home() / 'mlflow.db'}"
 
 
+def mlflow_ui_url() -> str:
+    """Where people open the MLflow UI (`make mlflow-ui`), for links and the Dagster UI's charts;
+    WARECAST_MLFLOW_UI when it is served elsewhere."""
+    return (os.environ.get("WARECAST_MLFLOW_UI") or "http://127.0.0.1:5000").rstrip("/")
+
+
 class OperationsSettings(BaseModel):
     """Day-N operations: schedule, drift and accuracy thresholds, forecast checks."""
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from orchestration.settings import current_target, load_pipeline, warecast_home
+from orchestration.settings import current_target, load_pipeline, mlflow_ui_url, warecast_home
 from orchestration.tracking import runs_page
-
-MLFLOW_UI = "http://127.0.0.1:5000"  # make mlflow-ui
 
 
 def _materialized(result) -> dict[str, dict]:
@@ -55,7 +53,7 @@ def print_summary(command: str, result, seconds: float) -> None:
         print(f"\n  DuckDB file: {warecast_home() / 'warecast.duckdb'}")
     print("\nDagster UI: make ui         -> http://127.0.0.1:3000")
     experiment = backtest.get("mlflow_experiment_id")
-    page = runs_page(MLFLOW_UI, experiment) if experiment else MLFLOW_UI
+    page = runs_page(mlflow_ui_url(), experiment) if experiment else mlflow_ui_url()
     print(f"MLflow UI:  make mlflow-ui  -> {page}")
     print("            (one run per backtest, a child run per model: the models side by side)")
 

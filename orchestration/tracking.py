@@ -6,6 +6,7 @@ are the forecaster's safetensors weights and JSON config, so nothing is ever pic
 
 import contextlib
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -66,6 +67,12 @@ EXPERIMENT_TAGS = {
 def runs_page(ui_url: str, experiment_id: str) -> str:
     """The MLflow UI's runs table of the experiment (where the models are compared)."""
     return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs"
+
+
+def artifact_url(ui_url: str, run_id: str, artifact_file: str) -> str:
+    """The MLflow UI's URL of one artefact of a run (the file itself, e.g. a PNG)."""
+    query = urllib.parse.urlencode({"path": artifact_file, "run_uuid": run_id})
+    return f"{ui_url.rstrip('/')}/get-artifact?{query}"
 
 
 MODEL_DESCRIPTION = (

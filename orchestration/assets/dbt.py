@@ -28,6 +28,7 @@ from orchestration.assets.dbt_incremental import (
 from orchestration.dbt_models import (
     FEATURES_MODEL,
     FINGERPRINT_MODEL,
+    RAW_GROUP,
     dbt_checksum,
     dbt_executable,
     prepared_manifest,
@@ -50,9 +51,54 @@ class WarecastTranslator(DagsterDbtTranslator):
         return dg.AssetKey([schema, dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        # models/marts/features/x.sql -> "marts_features": the folder is the layer.
+        # models/marts/features/x.sql -> "marts_features": the folder is the layer, and the
+        # folders are laid out so that no group feeds one upstream of it (the global lineage
+        # reads raw -> staging_raw -> ... -> ml -> staging_ml -> marts_*). Seeds are inputs
+        # people keep in git, beside the raw data.
+        if dbt_resource_props["resource_type"] == "seed":
+            return RAW_GROUP
         folders = dbt_resource_props["fqn"][1:-1]
-        return "_".join(folders) or "dbt"
+        return "_".join(folders) or RAW_GROUP
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        # The check's name is the dbt test's (dagster-dbt matches results by it); its
+        # description says in words what holds when it passes.
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return dg.AssetCheckSpec(
+            name=spec.name,
+            asset=spec.asset_key,
+            description=describe_dbt_test(manifest, manifest["nodes"][unique_id]),
+            additional_deps=spec.additional_deps,
+            metadata=spec.metadata,
+            blocking=spec.blocking,
+        )
+
+
+def describe_dbt_test(manifest: Mapping[str, Any], test: Mapping[str, Any]) -> str:
+    """What a dbt data test asserts, in a sentence: the test's own description, else one
+    written from the generic test and its arguments."""
+    if test.get("description"):
+        return test["description"]
+    generic = test.get("test_metadata") or {}
+    args = generic.get("kwargs", {})
+    column = f"`{args.get('column_name')}`"
+    sentence = {
+        "not_null": f"{column} is never null.",
+        "unique": f"{column} is unique: no two rows share it.",
+        "accepted_values": f"{column} is one of: {', '.join(map(str, args.get('values', [])))}.",
+        "relationships": f"Every {column} is a `{args.get('field')}` of {args.get('to')}.",
+        "unique_combination": f"One row per ({', '.join(args.get('columns', []))}): the grain.",
+    }.get(generic.get("name", ""))
+    if sentence is None:
+        macro = manifest["macros"].get(f"macro.{test['package_name']}.test_{generic.get('name')}")
+        sentence = (macro or {}).get("description") or f"dbt test {test['name']} finds no rows."
+        columns = args.get("columns") or ([args["column_name"]] if "column_name" in args else [])
+        if columns:
+            sentence += f" Columns: {', '.join(columns)}."
+    severity = (test.get("config", {}).get("severity") or "error").lower()
+    return f"{sentence} {'Fails' if severity == 'error' else 'Warns on'} `dbt build` otherwise."
 
 
 def dbt_vars() -> str:

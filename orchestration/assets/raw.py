@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from orchestration.dbt_models import RAW_SCHEMA, RAW_TABLE
+from orchestration.dbt_models import RAW_GROUP, RAW_SCHEMA, RAW_TABLE
 from orchestration.file_checks import PARQUET_SUFFIXES, SourceError, inspect_user_file
 from orchestration.hierarchy_io import (
     declared_levels,
@@ -66,7 +66,7 @@ class RawLoadConfig(dg.Config):
     date_format: str | None = None
 
 
-@dg.asset(key=RAW_KEY, group_name="raw", kinds={"python"})
+@dg.asset(key=RAW_KEY, group_name=RAW_GROUP, kinds={"python"})
 def raw_observations(
     context: dg.AssetExecutionContext, config: RawLoadConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:

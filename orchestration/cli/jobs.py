@@ -153,14 +153,15 @@ class _StageNames(logging.Filter):
         return _fit(text)
 
     def _layer(self, key) -> str:
-        # The group is the model's folder path (marts_forecasts): its last folder names the
-        # layer (forecasts); a seed has no folder.
+        # The group is the model's folder path: a mart's last folder names it (marts_forecasts:
+        # forecasts), staging's first (staging_ml: staging); a seed has no folder.
         if key in self.seeds:
             return "seeds"
         group = self.groups.get(key)
         if not group or group in ("dbt", "default"):
             return key.path[0]
-        return group.split("_")[-1]
+        layer, _, folder = group.partition("_")
+        return folder if layer == "marts" and folder else layer
 
 
 def _layer_order(layer: str) -> tuple[int, str]:
@@ -269,14 +270,17 @@ def _library_output_to(log: CommandLog):
 
 
 def execute(job, log: CommandLog, **kwargs):
-    """job.execute_in_process with warecast's console/file logger; a bad config is a UserError."""
+    """The job's run in the code location the UI serves, with warecast's console/file logger;
+    a bad config is a UserError."""
     import dagster as dg
+
+    from orchestration.code_location import execute_in_code_location
 
     handlers: list[logging.Handler] = []
     job = job.with_logger_defs({"console": _logger_def(log, handlers, job)})
     try:
         with _library_output_to(log):
-            return job.execute_in_process(raise_on_error=False, **kwargs)
+            return execute_in_code_location(job, raise_on_error=False, **kwargs)
     except dg.DagsterInvalidConfigError as error:
         raise UserError(str(error).strip().splitlines()[0]) from error
     finally:
@@ -362,6 +366,7 @@ def rollback(defs, instance, model: str, version: str, reason: str = "", log=Non
     import dagster as dg
 
     from orchestration.assets.ml import FORECASTS_KEY
+    from orchestration.code_location import execute_in_code_location
     from orchestration.lineage import ModelVersionHistory
     from orchestration.settings import load_pipeline
 
@@ -383,5 +388,5 @@ def rollback(defs, instance, model: str, version: str, reason: str = "", log=Non
     job = defs.resolve_job_def("forecast_pipeline")
     kwargs = {"run_config": QUIET_LOGS, "instance": instance, "asset_selection": list(keys)}
     if log is None:  # called from Python (tests, notebooks): Dagster's own console logger
-        return job.execute_in_process(raise_on_error=False, **kwargs)
+        return execute_in_code_location(job, raise_on_error=False, **kwargs)
     return execute(job, log, **kwargs)

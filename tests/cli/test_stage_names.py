@@ -26,11 +26,11 @@ FORECASTS = dg.AssetKey(["ml", "forecasts"])
     specs=[
         dg.AssetSpec(
             SEED,
-            group_name="dbt",
+            group_name="raw",
             kinds={"dbt"},
             metadata={"dagster-dbt/materialization_type": "seed"},
         ),
-        dg.AssetSpec(STAGING, group_name="staging", kinds={"dbt"}),
+        dg.AssetSpec(STAGING, group_name="staging_raw", kinds={"dbt"}),
         dg.AssetSpec(FEATURES, group_name="marts_features", kinds={"dbt"}, deps=[STAGING]),
         dg.AssetSpec(LATEST, group_name="marts_forecasts", kinds={"dbt"}, deps=[FORECASTS]),
         dg.AssetSpec(PUBLISHED, group_name="marts_published", kinds={"dbt"}, deps=[FORECASTS]),
@@ -81,13 +81,16 @@ def test_every_step_has_a_readable_name(warecast_home, capsys):
         assert re.fullmatch(rf"  done  .{{{STAGE_WIDTH}}} +\d+\.\d s", line), line  # aligned
 
 
+FOLDERS = ["features", "lineage", "hierarchy", "published"]
+
+
 def test_a_long_dbt_name_shows_the_folders_that_fit_and_counts_the_rest():
     from orchestration.cli.jobs import _StageNames
 
     names = _StageNames()
-    folders = ["staging", "intermediate", "features", "lineage", "hierarchy", "published"]
-    keys = [dg.AssetKey(["marts", f"model_{folder}"]) for folder in folders]
-    names.groups = {key: f"marts_{folder}" for key, folder in zip(keys, folders, strict=True)}
+    groups = ["staging_ml", "intermediate", *(f"marts_{f}" for f in FOLDERS)]
+    keys = [dg.AssetKey(["marts", f"model_{group}"]) for group in groups]
+    names.groups = dict(zip(keys, groups, strict=True))
     names.dbt_keys, names.dbt_ops = set(keys), {"warecast_dbt_models"}
     names.built["warecast_dbt_models"] = keys
     name = names.stage_name("warecast_dbt_models")

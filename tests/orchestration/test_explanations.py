@@ -92,8 +92,11 @@ def test_the_asset_writes_explanations_and_logs_their_plot(champion, monkeypatch
     assert rows.loc[rows["series_id"] == "__global__", "forecast_origin"].isna().all()
 
     event = result.asset_materializations_for_node("ml__forecast_explanations")[0]
-    markdown = event.metadata["explanation_chart"].value
+    markdown = event.metadata["explanation_chart_embedded"].value
     assert base64.b64decode(markdown.split("base64,")[1].rstrip(")")).startswith(PNG)
+    # Shown inline by the Dagster UI (under 1,000 characters), served by the MLflow UI.
+    inline = event.metadata["explanation_chart"].value
+    assert len(inline) < 1000 and f"run_uuid={registered.run_id}" in inline, inline
     artefacts = [a.path for a in MlflowClient().list_artifacts(registered.run_id, "plots")]
     assert artefacts == ["plots/forecast_explanations.png"]
 

@@ -108,8 +108,8 @@ return {naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
 class Browser:
     """Headless Chromium through selenium; screenshots go to `output`."""
 
-    def __init__(self, output: Path):
-        self.output = output
+    def __init__(self, output: Path, size: tuple[int, int] = (1600, 1100)):
+        self.output, self.size = output, size
         self.driver = None
 
     def __enter__(self) -> Browser:
@@ -120,7 +120,7 @@ class Browser:
         options.binary_location = next(shutil.which(n) for n in CHROMIUM if shutil.which(n))
         for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
             options.add_argument(flag)
-        options.add_argument("--window-size=1600,1100")
+        options.add_argument(f"--window-size={self.size[0]},{self.size[1]}")
         service = Service(executable_path=shutil.which(DRIVER))
         self.driver = webdriver.Chrome(service=service, options=options)
         return self
@@ -172,6 +172,13 @@ class Browser:
             time.sleep(0.5)
         raise AssertionError(f"Nothing shows the text {text!r}; the page says: {self.text()[:800]}")
 
+    def close_panel(self, title: str) -> bool:
+        """Click the close button of the side panel headed `title` (MLflow's assistant opens
+        beside the runs table); False when there is no such panel."""
+        found = self.driver.execute_script(CLOSE_PANEL, title)
+        time.sleep(0.5)  # the panel slides out
+        return bool(found)
+
     def wait_for_image(self, name: str, timeout: float) -> dict:
         """naturalWidth/Height of the first decoded <img> whose alt or src holds `name`."""
         from selenium.webdriver.common.by import By
@@ -192,6 +199,21 @@ class Browser:
         """Every visible element's own text with its left edge: what the page shows, where."""
         return self.driver.execute_script(LABELS)
 
+
+CLOSE_PANEL = """
+const title = arguments[0];
+const own = el => [...el.childNodes].filter(n => n.nodeType === 3)
+  .map(n => n.textContent).join('').trim();  // its own text, not its children's ("Beta")
+const heads = [...document.querySelectorAll('body *')].filter(el => own(el) === title);
+for (const head of heads) {
+  for (let node = head.parentElement; node; node = node.parentElement) {
+    const close = [...node.querySelectorAll('button')].find(
+      b => /close/i.test(b.getAttribute('aria-label') || ''));
+    if (close) { close.click(); return true; }
+  }
+}
+return false;
+"""
 
 LABELS = """
 function fill(el) {  // background colours of the element and its two parents (a node's box)
