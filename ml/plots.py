@@ -41,13 +41,15 @@ def fan_chart(
     context: int = 36,
     title: str | None = None,
     labels: dict[str, str] | None = None,
+    units: str | None = None,
 ):
     """Small multiples: the last `context` periods of history, p50 and the p10-p90 band.
 
     history: series_id, ts, value. forecasts: series_id, target_ts, p10, p50, p90 (and
     `actual`, drawn when present). Only history before each series' first target is drawn.
     Each panel is titled by the series' label (`labels`, e.g. its state and industry; else its
-    id) and its legend gives the first forecast period's p50 and p10-p90."""
+    id) and its legend gives the first forecast period's p50 and p10-p90, in `units` (the
+    y axis' label, e.g. 'A$ million')."""
     series = first_series(forecasts, n_series)
     if not series:
         raise ValueError("fan_chart needs at least one forecast row; the frame is empty.")
@@ -73,6 +75,8 @@ def fan_chart(
             label=f"p10-p90: {_number(first['p10'])} - {_number(first['p90'])}",
         )  # fmt: skip
         ax.set_title((labels or {}).get(sid, sid), fontsize=9)
+        if units:
+            ax.set_ylabel(units, fontsize=7)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7, loc="upper left")
     for ax in list(axes.flat)[len(series) :]:

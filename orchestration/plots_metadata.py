@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestration.dbt_models import FEATURES_MODEL, RAW_SCHEMA, relation_of
-from orchestration.settings import mlflow_ui_url
+from orchestration.settings import load_pipeline, mlflow_ui_url
 from orchestration.tracking import MlflowTracking, artifact_url
 
 FAN_SERIES = 4
@@ -144,6 +144,11 @@ def series_labels(warehouse, series: list[str]) -> dict[str, str]:
     return labels
 
 
+def units() -> str | None:
+    """What the pipeline's values measure (pipelines.yaml `units`), for the charts' axis."""
+    return load_pipeline().units
+
+
 def _safely(render, what: str) -> dict:
     try:
         return render()
@@ -180,7 +185,8 @@ def forecast_plot_metadata(
         history = read_history(warehouse, series)
         title = "Forecast: history, p50 and the p10-p90 band"
         labels = series_labels(warehouse, series)
-        png = png_bytes(fan_chart(history, forecasts, FAN_SERIES, title=title, labels=labels))
+        chart = fan_chart(history, forecasts, FAN_SERIES, title=title, labels=labels, units=units())
+        png = png_bytes(chart)
         log_png(tracking, run_id, png, FORECAST_CHART)
         return chart_metadata("fan_chart", png, "Forecast fan chart", run_id, FORECAST_CHART)
 
@@ -207,7 +213,8 @@ def backtest_plot_metadata(
         cutoff = pd.Timestamp(newest["cutoff"].max()).date()
         title = f"Backtest of {selection.champion} from cutoff {cutoff}: actuals, p50, p10-p90"
         labels = series_labels(warehouse, series)
-        png = png_bytes(fan_chart(history, newest, FAN_SERIES, title=title, labels=labels))
+        chart = fan_chart(history, newest, FAN_SERIES, title=title, labels=labels, units=units())
+        png = png_bytes(chart)
         log_png(tracking, run_id, png, BACKTEST_CHART)
         caption = "Backtest fan chart (champion)"
         return chart_metadata("fan_chart", png, caption, run_id, BACKTEST_CHART)

@@ -89,6 +89,11 @@ class PipelineSettings(BaseModel):
     extra_seasons: list[int] = Field(
         default_factory=list, description="longer seasons, e.g. [168] for hourly data's week"
     )
+    units: str | None = Field(
+        None,
+        max_length=40,
+        description="what the values measure, e.g. 'A$ million': the charts' axis",
+    )
     model_name: str = "warecast_forecaster"
     forecast_schema: str = "ml"
     dbt_vars: dict = Field(default_factory=dict)

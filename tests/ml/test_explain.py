@@ -115,10 +115,12 @@ def test_plots_render_to_png(lightgbm, features):
 def test_fan_chart_panels_say_which_series_and_the_next_period(lightgbm, features):
     forecast = lightgbm.predict(features)
     sid = sorted(forecast["series_id"].unique())[0]
-    fig = fan_chart(features, forecast, n_series=2, labels={sid: f"{sid}: Victoria, Food"})
+    labels = {sid: f"{sid}: Victoria, Food"}
+    fig = fan_chart(features, forecast, n_series=2, labels=labels, units="A$ million")
     first = forecast[forecast["series_id"] == sid].sort_values("horizon_step").iloc[0]
     ax = fig.axes[0]
     assert ax.get_title() == f"{sid}: Victoria, Food"
+    assert ax.get_ylabel() == "A$ million"
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
     when = pd.Timestamp(first["target_ts"]).date()
     assert any(t.startswith(f"p50 {when}: ") for t in legend), legend
