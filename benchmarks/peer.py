@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             setup = replace(HOURLY, history=args.peer_history)
             path = root / "hourly.parquet"
             write_hourly(path, args.series, args.hours)  # scale.py's data, not timed
-            models = [f"{m}:{args.preset}" for m in WARECAST_MODELS]
+            models = pipeline_entries(args.preset)
             lines += report(compare(setup, path, root, models, stages, args.peer_threads))
         if args.dataset in ("demo", "both"):
             from orchestration.sources import demo_frame
@@ -333,13 +333,18 @@ def main(argv: list[str] | None = None) -> int:
             path = root / "demo.parquet"
             frame = demo_frame("aus_retail", args.demo_series)[["series_id", "ts", "value"]]
             frame.astype({"series_id": str}).to_parquet(path, index=False)
-            # The pipeline's own entries (lightgbm: train_history 120); --small: tiny presets.
-            models = [f"{m}:tiny" if args.small else m for m in WARECAST_MODELS]
+            models = pipeline_entries(args.preset)
             lines += report(compare(DEMO, path, root, models, stages, args.peer_threads))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("\n".join(["", "All lines again:", *lines]), flush=True)
     return 0
+
+
+def pipeline_entries(preset: str) -> list[str]:
+    """The pipeline's own model entries (hourly LightGBM: refit false; demo: train_history 120)
+    for the default preset; any other (--small: tiny) replaces them with that bare preset."""
+    return [m if preset == "small" else f"{m}:{preset}" for m in WARECAST_MODELS]
 
 
 def report(lines: list[str]) -> list[str]:

@@ -38,6 +38,22 @@ def test_lightgbm_reads_the_dbt_columns_and_says_so_when_they_are_missing(retail
         model.fit(retail, SPEC)
 
 
+def test_lightgbm_without_refit_serves_its_early_stopped_model(retail, tmp_path):
+    data = features(retail)
+    refitted = create_forecaster("lightgbm", "tiny")
+    refitted.fit(data, SPEC, validate=False)
+    early = create_forecaster("lightgbm", "tiny", refit=False)
+    report = early.fit(data, SPEC, validate=False)
+    # The calibration model, stopped at its best round, serves; the band is the same one.
+    assert early.booster.best_iteration == report.epochs > 0
+    assert early.band.to_dict() == refitted.band.to_dict()
+    served, other = early.predict(data), refitted.predict(data)
+    assert not np.allclose(served["p50"], other["p50"])  # a different model, not a copy
+    early.save(tmp_path)
+    reloaded = load_forecaster(tmp_path).predict(data)
+    pd.testing.assert_frame_equal(reloaded, served)
+
+
 def test_lightgbm_band_comes_from_held_out_origins_and_reloads(retail, tmp_path):
     model = create_forecaster("lightgbm", "tiny")
     report = model.fit(features(retail), SPEC)
