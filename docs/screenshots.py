@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,16 +18,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from orchestration.settings import (  # noqa: E402
-    DBT_PROJECT_DIR,
-    PROFILES_DIR,
-    mlflow_tracking_uri,
-    warecast_home,
+from orchestration.settings import mlflow_tracking_uri, warecast_home  # noqa: E402
+from tests.ui.browser import (  # noqa: E402
+    Browser,
+    dagster_dev,
+    local_url,
+    missing_browser,
+    mlflow_ui,
+    static_dbt_docs,
 )
-from tests.ui.browser import Browser, Server, missing_browser  # noqa: E402
 
 IMAGES = REPO / "docs" / "img"
-DAGSTER, MLFLOW = "http://127.0.0.1:3000", "http://127.0.0.1:5000"
+DAGSTER_PORT, MLFLOW_PORT = 3000, 5000  # make ui, make mlflow-ui
+DAGSTER, MLFLOW = local_url(DAGSTER_PORT), local_url(MLFLOW_PORT)
 PAGES = [  # (file, Dagster path, words the page shows once loaded)
     ("dagster_overview.png", "/overview/activity/timeline", ["forecast_pipeline"]),
     ("dagster_global_lineage.png", "/asset-groups", ["staging_ml", "marts_forecasts"]),
@@ -46,49 +48,9 @@ def stop(message: str) -> None:
     raise SystemExit(2)
 
 
-def port_taken(url: str) -> bool:
-    host, port = url.rsplit("//", 1)[1].split(":")
+def port_taken(port: int) -> bool:
     with socket.socket() as s:
-        return s.connect_ex((host, int(port))) == 0
-
-
-def servers(logs: Path) -> tuple[Server, Server]:
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    on = ["--host", "127.0.0.1", "--port"]
-    dagster = Server(
-        [str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions", *on, "3000"],
-        env,
-        REPO,
-        f"{DAGSTER}/server_info",
-        logs / "dagster_dev.log",
-    )
-    store = mlflow_tracking_uri()
-    mlflow = Server(
-        [
-            str(bin_dir / "mlflow"),
-            "ui",
-            *on,
-            "5000",
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            store,
-        ],
-        env,
-        REPO,
-        f"{MLFLOW}/health",
-        logs / "mlflow_ui.log",
-    )
-    return dagster, mlflow
-
-
-def dbt_docs(folder: Path) -> Path:
-    dbt = Path(sys.executable).with_name("dbt")
-    args = ["docs", "generate", "--static", "--target-path", str(folder)]
-    args += ["--profiles-dir", str(PROFILES_DIR), "--project-dir", str(DBT_PROJECT_DIR)]
-    subprocess.run([str(dbt), *args], check=True, capture_output=True, cwd=DBT_PROJECT_DIR)
-    return folder / "static_index.html"
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def mlflow_runs_page() -> str:
@@ -110,8 +72,8 @@ def expand_backtest_run(browser: Browser) -> None:
     expanders = browser.driver.find_elements(
         By.CSS_SELECTOR, "button[data-component-id*='runnamecellrenderer']"
     )
-    for expander in expanders[:1]:  # MLflow 3.17's expander; the picture is fine without it
-        expander.click()
+    if expanders:  # MLflow 3.17's expander; the picture is fine without it
+        expanders[0].click()
         browser.wait_for_text([":small"], timeout=10)
 
 
@@ -121,13 +83,15 @@ def main() -> None:
     problem = missing_browser()
     if problem:
         stop(problem)
-    for url in (DAGSTER, MLFLOW):
-        if port_taken(url):
-            stop(f"{url} is taken: stop `make ui` / `make mlflow-ui` first.")
+    for port in (DAGSTER_PORT, MLFLOW_PORT):
+        if port_taken(port):
+            stop(f"{local_url(port)} is taken: stop `make ui` / `make mlflow-ui` first.")
     IMAGES.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        docs = dbt_docs(Path(tmp) / "dbt_docs")
-        dagster, mlflow = servers(Path(tmp))
+        docs = static_dbt_docs(Path(tmp) / "dbt_docs")
+        dagster = dagster_dev(DAGSTER_PORT, dict(os.environ), Path(tmp) / "dagster_dev.log")
+        store = mlflow_tracking_uri()
+        mlflow = mlflow_ui(MLFLOW_PORT, dict(os.environ), store, Path(tmp) / "mlflow_ui.log")
         with dagster, mlflow, Browser(IMAGES, size=(1920, 1080)) as browser:
             dagster.wait(timeout=150)
             mlflow.wait(timeout=60)

@@ -1,4 +1,5 @@
-"""The browser test's tools: servers in their own process groups, and headless Chromium.
+"""The browser test's tools (also docs/screenshots.py's): the UIs' servers in their own process
+groups, dbt docs as one static page, and headless Chromium.
 
 Chromium and its driver are Debian's (`apt-get install chromium chromium-driver`); nothing is
 downloaded at run time (selenium is given the driver's path, so Selenium Manager stays idle).
@@ -12,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -42,6 +44,47 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def local_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def _on(port: int) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(port)]  # never beyond this machine
+
+
+def dagster_dev(port: int, env: dict, log: Path) -> Server:
+    """`dagster dev` serving the code location `make ui` serves."""
+    from orchestration.code_location import DEFINITIONS_MODULE
+    from orchestration.settings import REPO_ROOT
+
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    command = [dagster, "dev", "-m", DEFINITIONS_MODULE, *_on(port)]
+    return Server(command, env, REPO_ROOT, f"{local_url(port)}/server_info", log)
+
+
+def mlflow_ui(port: int, env: dict, store: str, log: Path) -> Server:
+    """`mlflow ui` on the tracking store `store`, one worker, no job execution."""
+    from orchestration.settings import REPO_ROOT
+
+    mlflow = str(Path(sys.executable).with_name("mlflow"))
+    command = [mlflow, "ui", *_on(port), "--workers", "1", "--backend-store-uri", store]
+    env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return Server(command, env, REPO_ROOT, f"{local_url(port)}/health", log)
+
+
+def static_dbt_docs(folder: Path) -> Path:
+    """dbt docs as one page (`dbt docs generate --static`) over the current target's warehouse."""
+    from orchestration.dbt_models import dbt_executable
+    from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR
+
+    args = ["docs", "generate", "--static", "--target-path", str(folder)]
+    args += ["--profiles-dir", str(PROFILES_DIR), "--project-dir", str(DBT_PROJECT_DIR)]
+    subprocess.run(
+        [dbt_executable(), *args], check=True, capture_output=True, cwd=DBT_PROJECT_DIR, timeout=300
+    )
+    return folder / "static_index.html"
 
 
 class Server:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -31,7 +29,18 @@ from ml.datasets import load_aus_retail
 from orchestration.code_location import DEFINITIONS_MODULE
 from orchestration.tracking import runs_page
 from tests.run_configs import TINY_TRAINING
-from tests.ui.browser import Browser, Server, free_port, greenish, missing_browser, shows
+from tests.ui.browser import (
+    Browser,
+    Server,
+    dagster_dev,
+    free_port,
+    greenish,
+    local_url,
+    missing_browser,
+    mlflow_ui,
+    shows,
+    static_dbt_docs,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = Path(__file__).with_name("output")
@@ -99,33 +108,11 @@ def _materialize(tmp_path: Path) -> dg.ExecuteInProcessResult:
         return execute_in_code_location(job, instance, run_config=run_config)
 
 
-def _on(port: int) -> list[str]:
-    return ["--host", "127.0.0.1", "--port", str(port)]  # never beyond this machine
-
-
-def _store(env: dict) -> list[str]:
-    return ["--backend-store-uri", env["MLFLOW_TRACKING_URI"]]
-
-
 def _servers(env: dict, logs: Path) -> tuple[Server, Server, str, str]:
-    bin_dir = Path(sys.executable).parent
     dagster_port, mlflow_port = free_port(), free_port()
-    dagster_url, mlflow_url = f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{mlflow_port}"
-    dagster = Server(
-        [str(bin_dir / "dagster"), "dev", "-m", "orchestration.definitions", *_on(dagster_port)],
-        env,
-        REPO,
-        f"{dagster_url}/server_info",
-        logs / "dagster_dev.log",
-    )
-    mlflow = Server(
-        [str(bin_dir / "mlflow"), "ui", *_on(mlflow_port), "--workers", "1", *_store(env)],
-        {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        REPO,
-        f"{mlflow_url}/health",
-        logs / "mlflow_ui.log",
-    )
-    return dagster, mlflow, dagster_url, mlflow_url
+    dagster = dagster_dev(dagster_port, env, logs / "dagster_dev.log")
+    mlflow = mlflow_ui(mlflow_port, env, env["MLFLOW_TRACKING_URI"], logs / "mlflow_ui.log")
+    return dagster, mlflow, local_url(dagster_port), local_url(mlflow_port)
 
 
 def test_dagster_mlflow_and_dbt_docs_answer_at_first_glance(ui_env, tmp_path, monkeypatch):
@@ -144,7 +131,7 @@ def test_dagster_mlflow_and_dbt_docs_answer_at_first_glance(ui_env, tmp_path, mo
         result = _materialize(tmp_path)
         assert result.success
         run_id = _check_metadata(result)
-        docs = _dbt_docs(tmp_path)
+        docs = static_dbt_docs(tmp_path / "dbt_docs")  # over the test's warehouse
         dagster.wait(timeout=150)
         mlflow.wait(timeout=60)
         with Browser(OUTPUT) as browser:
@@ -265,33 +252,6 @@ def _check_mlflow(browser: Browser, base: str, run_id: str) -> None:
     image = browser.wait_for_image("plots/forecast_fan_chart.png", timeout=30)
     browser.screenshot("mlflow_run_fan_chart.png")
     assert image["naturalWidth"] > 200, f"MLflow did not show the plot: {image}"
-
-
-def _dbt_docs(tmp_path: Path) -> Path:
-    """dbt docs as one static page (`dbt docs generate --static`), over the test's warehouse."""
-    from orchestration.dbt_models import dbt_executable
-    from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR
-
-    target = tmp_path / "dbt_docs"
-    subprocess.run(
-        [
-            dbt_executable(),
-            "docs",
-            "generate",
-            "--static",
-            "--target-path",
-            str(target),
-            "--profiles-dir",
-            str(PROFILES_DIR),
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-        ],
-        check=True,
-        capture_output=True,
-        cwd=DBT_PROJECT_DIR,
-        timeout=300,
-    )
-    return target / "static_index.html"
 
 
 def _check_dbt_docs(browser: Browser, page: Path) -> None:
