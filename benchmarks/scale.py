@@ -113,7 +113,7 @@ def load(defs, path: Path, append: bool = False) -> None:
 def dbt_build(target: str, full_refresh: bool = False) -> None:
     """`dbt build` of the feature mart, its parents and the fingerprint: models and data tests.
     Unit tests check the SQL, not the data: CI runs them, a production refresh need not."""
-    from orchestration.assets.dbt import dbt_vars
+    from orchestration.dbt_models import dbt_vars
     from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR
 
     dbt = Path(sys.executable).with_name("dbt")

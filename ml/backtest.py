@@ -12,6 +12,7 @@ history up to its cutoff (the whole history, even when a model sees a bounded wi
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -153,21 +154,25 @@ def run_backtest(
     config: BacktestConfig,
     feature_columns: Sequence[str] = (),
     on_fitted: Callable[[str, pd.Timestamp, float], None] | None = None,
+    reuse: MemberReuse | None = None,
 ) -> BacktestResult:
     """Score every candidate on the same cutoffs. frame: series_id, ts, value (+ features).
 
-    on_fitted(model, cutoff, seconds) is called after each fit and forecast (a progress bar)."""
+    on_fitted(model, cutoff, seconds) is called after each fit and forecast (a progress bar).
+    Ensembles come last and combine the fits of members that are candidates too (MemberReuse;
+    `reuse` holds fits made before this call, ml/batched.py's)."""
     check_candidates(candidates)
+    reuse = reuse or MemberReuse.plan(candidates)
     clean = drop_leading_nulls(validate_training_frame(frame, spec.freq, list(feature_columns)))
     cutoffs = cutoff_dates(clean["ts"].max(), spec, config)
     windows = [backtest_window(clean, cutoff, spec) for cutoff in cutoffs]
     dropped = drop_empty_cutoffs([w.cutoff for w in windows if w.history.empty], cutoffs, config)
     windows = [w for w in windows if w.cutoff not in dropped]
     parts, seconds = [], {c.name: 0.0 for c in candidates}
-    for candidate in candidates:
+    for candidate in sorted(candidates, key=lambda c: reuse.is_ensemble(c)):
         for window in windows:
             started = time.perf_counter()
-            parts.append(score_candidate(candidate, window, spec))
+            parts.append(score_candidate(candidate, window, spec, reuse))
             elapsed = time.perf_counter() - started
             seconds[candidate.name] += elapsed
             log.info("backtest %s at cutoff %s: %.1f s", candidate.name, window.cutoff, elapsed)
@@ -256,20 +261,97 @@ def drop_empty_cutoffs(
     return list(empty)
 
 
-def score_candidate(candidate: Candidate, window: Window, spec: ForecastSpec) -> pd.DataFrame:
+def score_candidate(
+    candidate: Candidate, window: Window, spec: ForecastSpec, reuse: MemberReuse | None = None
+) -> pd.DataFrame:
+    """Fit on the window's history, forecast, score. With `reuse`: a candidate an ensemble
+    lists keeps its fit for it, and an ensemble combines the kept fits."""
+    reuse = reuse or MemberReuse()
     history = window.history
     if candidate.max_history:
         history = history.groupby("series_id", sort=False).tail(candidate.max_history)
     model = candidate.build()
     if not can_fit(model, history, spec, validate=False):
         return score_forecast(candidate, window, fell_back(candidate, window, history, spec))
+    reuse.prepare(candidate, model, window.cutoff)
     try:
-        # validate=False: the backtest scores the model itself; no held-out report is needed.
-        model.fit(history, spec, validate=False)
+        # validate=False unless an ensemble needs the held-out report: the backtest scores the
+        # model itself.
+        report = model.fit(history, spec, validate=reuse.validates(candidate))
         forecast = model.predict(history)
     except Exception as error:
         raise failed_at_cutoff(candidate, window.cutoff, error) from error
+    reuse.keep(candidate, window.cutoff, report.validation_forecasts, forecast)
     return score_forecast(candidate, window, forecast)
+
+
+@dataclass
+class MemberReuse:
+    """Ensembles among the candidates combine the backtest fits of their members that are
+    candidates too (the same family, preset, overrides and history bound) instead of fitting
+    them again: the ensemble's forecasts are the same (tests/ml/test_ensemble_reuse.py). Only
+    members whose family forecasts the same with and without the held-out report
+    (holdout_changes_fit False); such a candidate fits with it when an ensemble calibrates."""
+
+    # candidate name -> [(ensemble name, member index)] and whether to fit it with validate
+    wanted: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    validate: dict[str, bool] = field(default_factory=dict)
+    kept: dict[tuple[str, pd.Timestamp], list] = field(default_factory=dict)
+
+    @classmethod
+    def plan(cls, candidates: Sequence[Candidate]) -> MemberReuse:
+        from ml.models import registry
+
+        models = registry()
+        named = {_identity(c): c.name for c in candidates}
+        reuse = cls()
+        for ensemble in candidates:
+            family = models.get(ensemble.name)  # tests may wrap a model under another name
+            if family is None or not family.combines_models or ensemble.max_history:
+                continue  # an ensemble on a shorter history gives its members another frame
+            built = ensemble.build()
+            for index, member in enumerate(built.member_candidates()):
+                name = named.get(_identity(member))
+                if name is None or models[name].holdout_changes_fit:
+                    continue
+                reuse.wanted.setdefault(name, []).append((ensemble.name, index))
+                reuse.validate[name] = reuse.validate.get(name, False) or built.config.calibrate
+        return reuse
+
+    def is_ensemble(self, candidate: Candidate) -> bool:
+        return any(e == candidate.name for users in self.wanted.values() for e, _ in users)
+
+    def validates(self, candidate: Candidate) -> bool:
+        return self.validate.get(candidate.name, False)
+
+    def keep(self, candidate, cutoff, validation: pd.DataFrame, forecast: pd.DataFrame) -> None:
+        """A wanted candidate's fit at a cutoff (one part per batch of series)."""
+        if candidate.name in self.wanted:
+            self.kept.setdefault((candidate.name, cutoff), []).append((validation, forecast))
+
+    def prepare(self, candidate: Candidate, model: Forecaster, cutoff) -> None:
+        """Hand an ensemble the kept fits of its members at this cutoff."""
+        from ml.models.ensemble import MemberFit
+
+        fits = {}
+        for name, users in self.wanted.items():
+            parts = self.kept.get((name, cutoff))
+            for ensemble, index in users:
+                if ensemble == candidate.name and parts:
+                    validations, forecasts = zip(*parts, strict=True)
+                    fits[index] = MemberFit(_stack(validations), _stack(forecasts))
+        if fits:
+            model.reuse(fits)
+
+
+def _identity(candidate: Candidate) -> tuple:
+    overrides = json.dumps(candidate.overrides, sort_keys=True, default=str)
+    return candidate.name, candidate.preset, candidate.max_history, overrides
+
+
+def _stack(frames) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def fell_back(candidate: Candidate, window: Window, history: pd.DataFrame, spec: ForecastSpec):

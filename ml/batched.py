@@ -31,6 +31,7 @@ from ml.backtest import (
     BacktestConfig,
     BacktestResult,
     Candidate,
+    MemberReuse,
     Window,
     backtest_window,
     check_candidates,
@@ -66,6 +67,7 @@ class _Tally:
     seconds: dict[tuple[str, pd.Timestamp], float] = field(default_factory=dict)
     skipped: dict[pd.Timestamp, set[str]] = field(default_factory=dict)
     seen: set[pd.Timestamp] = field(default_factory=set)  # cutoffs with a series to forecast
+    reuse: MemberReuse = field(default_factory=MemberReuse)  # fits ensembles combine
 
     def time(self, name: str, cutoff: pd.Timestamp, seconds: float) -> None:
         self.seconds[name, cutoff] = self.seconds.get((name, cutoff), 0.0) + seconds
@@ -89,7 +91,7 @@ def run_backtest_batched(
     cutoffs = cutoff_dates(pd.Timestamp(last_ts), spec, config)
     kinds = {c.name: kind_of(c.build()) for c in candidates}
     by_kind = {k: [c for c in candidates if kinds[c.name] == k] for k in (LOCAL, BATCHED, WHOLE)}
-    tally = _Tally()
+    tally = _Tally(reuse=MemberReuse.plan(candidates))
     columns = list(feature_columns)
     fed = [c for c in by_kind[BATCHED] if _streams(c.build())]
     if by_kind[LOCAL] or fed:
@@ -104,7 +106,7 @@ def run_backtest_batched(
     warn = not by_kind[WHOLE]  # else run_backtest already warned about the cutoffs it dropped
     if by_kind[WHOLE]:
         whole = pd.concat(list(batches()), ignore_index=True)
-        result = run_backtest(whole, spec, by_kind[WHOLE], config, columns, tally.time)
+        result = run_backtest(whole, spec, by_kind[WHOLE], config, columns, tally.time, tally.reuse)
         tally.parts.append(result.points)
         tally.seen.update(result.cutoffs)
         for cutoff, skipped in result.skipped_series.items():
@@ -183,6 +185,7 @@ class _Fed:
                 self.fitting.finish()
         except Exception as error:
             raise failed_at_cutoff(candidate, self.cutoff, error) from error
+        held_out = self.fitting.held_out_forecasts if fits else None
         for window in self.windows:
             # Too short for the model at this cutoff: every series falls back (the tail kept
             # holds all of each such series: tails are longer than the model's minimum).
@@ -192,6 +195,9 @@ class _Fed:
                 else fell_back(candidate, window, window.history, spec)
             )
             tally.parts.append(score_forecast(candidate, window, forecast))
+            if fits:  # every batch's held-out forecasts come with the first window's part
+                tally.reuse.keep(candidate, self.cutoff, _first(held_out), forecast)
+                held_out = None
         self.windows = []
         tally.time(candidate.name, self.cutoff, self.seconds + time.perf_counter() - started)
         return True
@@ -210,7 +216,7 @@ def _one_pass(batches, spec, local, fits: list[_Fed], cutoffs, columns, tally: _
             tally.seen.add(cutoff)
             for candidate in local:
                 started = time.perf_counter()
-                tally.parts.append(score_candidate(candidate, window, spec))
+                tally.parts.append(score_candidate(candidate, window, spec, tally.reuse))
                 tally.time(candidate.name, cutoff, time.perf_counter() - started)
             for fit in fits:
                 if fit.cutoff == cutoff:
@@ -263,3 +269,7 @@ def predict_batched(model: Forecaster, batches: Batches) -> Iterator[pd.DataFram
     forecast independently once it is trained)."""
     for frame in batches():
         yield model.predict(frame)
+
+
+def _first(held_out: pd.DataFrame | None) -> pd.DataFrame:
+    return pd.DataFrame() if held_out is None else held_out

@@ -11,13 +11,23 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
-from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, current_target
+from orchestration.settings import (
+    DBT_PROJECT_DIR,
+    PROFILES_DIR,
+    current_target,
+    load_pipeline,
+    warecast_home,
+)
 
 # Every layer's schema is named exactly (macros/generate_schema_name.sql): the marts are in
 # `marts`. Read-only CLI commands use this instead of the manifest, so they never parse.
@@ -45,6 +55,9 @@ HIERARCHY_SERIES_MODEL = "fct_hierarchy_series"
 HIERARCHY_DIM_MODEL = "dim_hierarchy"
 
 TARGET_PATH = DBT_PROJECT_DIR / "target"
+# What the last `dbt parse` was run with (a hash: the profile's environment holds secrets).
+PARSE_STATE = TARGET_PATH / "parse_state.sha256"
+PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 def manifest_path() -> Path:
@@ -63,8 +76,61 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
+def dbt_vars() -> str:
+    """The --vars of every dbt invocation: the pipeline's grain settings and forecast schema."""
+    pipeline = load_pipeline()
+    return json.dumps({**pipeline.dbt_vars, "forecast_schema": pipeline.forecast_schema})
+
+
+def parse_state() -> str:
+    """What dbt's partial parsing compares (vars, target, the profile's connection settings):
+    a dbt command run with other ones parses the whole project again, ~3 s each here."""
+    profile = (PROFILES_DIR / "profiles.yml").read_text()
+    names = sorted(set(re.findall(r"env_var\(\s*['\"](\w+)['\"]", profile)))
+    state = {
+        "vars": dbt_vars(),
+        "target": current_target(),
+        "env": {name: os.environ.get(name) for name in names},
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
+def step_target_path(step: str) -> Path:
+    """A new target folder for one dbt command, seeded with the partial parse the last command
+    of the same parse_state() left (dagster-dbt seeds it from dbt_project/target otherwise, made
+    by whichever parse ran last: a whole parse again, ~3 s of every dbt step here)."""
+    path = TARGET_PATH / f"{step}-{uuid.uuid4().hex[:12]}"
+    path.mkdir(parents=True)
+    saved = _saved_partial_parse()
+    if saved.exists():
+        shutil.copy(saved, path / PARTIAL_PARSE)
+    return path
+
+
+def keep_partial_parse(path: Path, remove: bool = True) -> None:
+    """After a dbt command in `path` (step_target_path): its partial parse, which matches the
+    current parse_state(), kept for the next command; then the folder goes unless `remove` is
+    off (dagster-dbt has read it by then; one per dbt step of every run, ~4.5 MB each)."""
+    produced = path / PARTIAL_PARSE
+    if produced.exists():
+        saved = _saved_partial_parse()
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        staged = saved.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        shutil.copy(produced, staged)
+        staged.replace(saved)  # atomic: a concurrent step reads the old file or the new one
+    if remove:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _saved_partial_parse() -> Path:
+    # Beside the warehouse it parsed for: a profile names one DuckDB file or server.
+    return warecast_home() / "dbt_partial_parse" / f"{parse_state()}.msgpack"
+
+
 def _manifest_is_stale(path: Path) -> bool:
     if not path.exists():
+        return True
+    if not PARSE_STATE.exists() or PARSE_STATE.read_text() != parse_state():
         return True
     built = path.stat().st_mtime
     sources = [DBT_PROJECT_DIR / "dbt_project.yml", PROFILES_DIR / "profiles.yml"]
@@ -79,7 +145,8 @@ def _using_dagster_dev() -> bool:
 
 
 def parse_manifest() -> None:
-    """`dbt parse` of the project for the current target, into dbt_project/target."""
+    """`dbt parse` of the project for the current target and vars, into dbt_project/target: its
+    partial_parse.msgpack, which every dbt step starts from, then matches what they run."""
     env = {
         **os.environ,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -88,13 +155,16 @@ def parse_manifest() -> None:
         "DBT_PROFILES_DIR": str(PROFILES_DIR),
         "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
     }
+    state = parse_state()
     command = [dbt_executable(), "parse", "--quiet", "--target", current_target()]
+    command += ["--vars", dbt_vars()]
     done = subprocess.run(
         command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip()[-4000:]
         raise RuntimeError(f"`dbt parse` failed (exit code {done.returncode}):\n{output}")
+    PARSE_STATE.write_text(state)
 
 
 @functools.cache

@@ -68,6 +68,11 @@ class Forecaster(ABC):
     fits_each_series: ClassVar[bool] = False
     # A combination of other registered families (its fitted `members`); combinations do not nest.
     combines_models: ClassVar[bool] = False
+    # fit(validate=True) trains on less than fit(validate=False) (a network holds each series'
+    # last horizon out of training), so the two forecast differently. Where it does not, a
+    # backtest hands a candidate's forecasts and held-out report to an ensemble that lists the
+    # same model, instead of the ensemble fitting it again.
+    holdout_changes_fit: ClassVar[bool] = True
     # The function of ml/explain.py that splits its forecast into explanation rows, called as a
     # method (`model.explainer(history)`); None for a family that gives no explanation.
     explainer: ClassVar[Callable[..., pd.DataFrame] | None] = None

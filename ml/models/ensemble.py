@@ -10,11 +10,16 @@ validate=True, which forecasts each series' held-out last horizon from the rows 
 members' held-out p50s are combined like the forecasts, and the combination's normalised
 residuals per step set the band placed around the combined p50. Saved as config.json plus one
 folder per member in the member's own format.
+
+Each member sees what it would see as a backtest candidate (its last `max_history` periods), so
+a backtest hands the ensemble the fits of members that are candidates too (reuse(); ml.backtest.
+MemberReuse) and the ensemble's forecasts are those it would make fitting them itself.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -22,7 +27,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ml.backtest import ModelChoice, candidates_for
+from ml.backtest import Candidate, ModelChoice, candidates_for
 from ml.config import QUANTILES, ForecastSpec
 from ml.conformal import ResidualBand, history_scale, residuals
 from ml.errors import ArtifactError, InvalidInputError
@@ -33,6 +38,17 @@ from ml.models.fallback import can_fit
 from ml.models.report import split_holdout, unvalidated_report, validation_report
 
 QUANTILE_COLUMNS = [f"p{round(q * 100)}" for q in QUANTILES]
+
+
+@dataclass(frozen=True)
+class MemberFit:
+    """A member's fit and forecast made elsewhere on the frame the ensemble gets (a backtest
+    candidate's at the same cutoff): its held-out forecasts (FitReport.validation_forecasts of
+    fit(validate=True)) and predict()'s forecast."""
+
+    validation: pd.DataFrame
+    forecast: pd.DataFrame
+    n_samples: int = 0
 
 
 class EnsembleConfig(BaseModel):
@@ -81,6 +97,8 @@ class EnsembleForecaster(Forecaster):
         # (min_history) no series reaches is left out, and the others are combined.
         self.fitted: list[int] = []
         self.band: ResidualBand | None = None
+        # Members fitted elsewhere on the frame of the next fit() and predict() (reuse()).
+        self.replay: dict[int, MemberFit] = {}
 
     @classmethod
     def from_preset(cls, preset: dict, **overrides: Any) -> EnsembleForecaster:
@@ -99,7 +117,20 @@ class EnsembleForecaster(Forecaster):
     def min_history(self, spec: ForecastSpec, validate: bool = True) -> int:
         """Fits when one member can: the others' series are left to those that fit."""
         held_out = self.config.calibrate or validate
-        return min(self._build(c).min_history(spec, held_out) for c in self.config.members)
+        return min(c.build().min_history(spec, held_out) for c in self.member_candidates())
+
+    def member_candidates(self) -> list[Candidate]:
+        """The members as candidates, built like every model entry (ml.backtest.candidates_for):
+        preset and overrides, bounded members at most max_history_statistical periods. Each member
+        sees the frame as a backtest candidate would: its last `max_history` periods."""
+        return candidates_for(self.config.members, self.config.max_history_statistical)
+
+    def reuse(self, fits: dict[int, MemberFit]) -> None:
+        """Members already fitted, by index into config.members, on exactly the frame the next
+        fit() and predict() get (a backtest window): those calls combine these instead of
+        fitting the members again. Only for members whose family's forecast does not depend on
+        validate (holdout_changes_fit False): they are what fitting them here would give."""
+        self.replay = dict(fits)
 
     # --- the interface -------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame, spec: ForecastSpec, validate: bool = True) -> FitReport:
@@ -107,8 +138,13 @@ class EnsembleForecaster(Forecaster):
         started = time.perf_counter()
         held_out = self.config.calibrate or validate
         clean = drop_leading_nulls(validate_training_frame(frame, spec.freq))
-        built = [self._build(choice) for choice in self.config.members]
-        self.fitted = [i for i, m in enumerate(built) if can_fit(m, clean, spec, held_out)]
+        candidates = self.member_candidates()
+        built = [c.build() for c in candidates]
+        self.fitted = [
+            i
+            for i, m in enumerate(built)
+            if can_fit(m, _seen_by(candidates[i], clean), spec, held_out)
+        ]
         if not self.fitted:
             raise InvalidInputError(
                 f"No ensemble member can fit: every series is shorter than "
@@ -116,14 +152,21 @@ class EnsembleForecaster(Forecaster):
                 "and fall back to seasonal naive."
             )
         self.members = [built[i] for i in self.fitted]
-        reports = [member.fit(frame, spec, validate=held_out) for member in self.members]
+        validations, samples = [], 0
+        for i, member in zip(self.fitted, self.members, strict=True):
+            if i in self.replay:
+                fit = self.replay[i]
+            else:
+                report = member.fit(_seen_by(candidates[i], clean), spec, validate=held_out)
+                fit = MemberFit(report.validation_forecasts, pd.DataFrame(), report.n_train_samples)
+            validations.append(fit.validation)
+            samples += fit.n_samples
         frame = clean
         seconds = time.perf_counter() - started
-        samples = sum(r.n_train_samples for r in reports)
         if not held_out:
             return unvalidated_report(frame, seconds, samples, 0)
         history, _ = split_holdout(frame, spec.horizon)
-        validation = self._combine_validation([r.validation_forecasts for r in reports])
+        validation = self._combine_validation(validations)
         scale = history_scale(history, spec.season_length)
         self.band = None
         if self.config.calibrate and not validation.empty:
@@ -138,7 +181,14 @@ class EnsembleForecaster(Forecaster):
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.spec is None or not self.members:
             raise RuntimeError("Call fit() or load() before predict().")
-        forecasts = [member.predict(frame) for member in self.members]
+        clean = drop_leading_nulls(validate_training_frame(frame, self.spec.freq))
+        candidates = self.member_candidates()
+        forecasts = [
+            self.replay[i].forecast
+            if i in self.replay
+            else m.predict(_seen_by(candidates[i], clean))
+            for i, m in zip(self.fitted, self.members, strict=True)
+        ]
         keys = ["series_id", "forecast_origin", "target_ts", "horizon_step"]
         combined = self._combine(forecasts, keys)
         # A series every member handed to its seasonal-naive fallback is labelled as such.
@@ -146,20 +196,15 @@ class EnsembleForecaster(Forecaster):
         combined = combined.drop(columns="any_fallback")
         combined["method"] = np.where(fallback, FALLBACK_METHOD, self.name)
         if self.band is not None:
-            clean = drop_leading_nulls(validate_training_frame(frame, self.spec.freq))
             banded = self.band.apply(combined, history_scale(clean, self.spec.season_length))
             combined.loc[~fallback, QUANTILE_COLUMNS] = banded.loc[~fallback, QUANTILE_COLUMNS]
+        if self.replay:  # replayed members were never fitted here: nothing else to forecast
+            self.spec, self.replay = None, {}
         return combined[FORECAST_COLUMNS].sort_values(
             ["series_id", "horizon_step"], ignore_index=True
         )
 
     # --- combining -----------------------------------------------------------------------------
-    def _build(self, choice: ModelChoice) -> Forecaster:
-        """A member built like every model entry (ml.backtest.candidates_for): its preset and
-        overrides, bounded members at most max_history_statistical periods."""
-        (member,) = candidates_for([choice], self.config.max_history_statistical)
-        return member.build()
-
     def _combine(self, frames: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
         """Row-wise median/mean of each quantile over members, on rows every member made."""
         stacked = pd.concat(
@@ -240,3 +285,11 @@ class EnsembleForecaster(Forecaster):
             raise ArtifactError(f"Ensemble members in {directory} do not match its config.")
         forecaster.members, forecaster.fitted = members, [int(i) for i in fitted]
         return forecaster
+
+
+def _seen_by(candidate: Candidate, clean: pd.DataFrame) -> pd.DataFrame:
+    """What a backtest candidate sees of a validated frame (sorted by series and ts, as
+    ml.frames.validate_training_frame leaves it): each series' last max_history periods."""
+    if not candidate.max_history:
+        return clean
+    return clean.groupby("series_id", sort=False).tail(candidate.max_history)

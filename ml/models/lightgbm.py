@@ -101,6 +101,8 @@ class LightGBMForecaster(Forecaster):
     supports_quantiles = True
     supports_covariates = True  # the dbt feature columns
     supports_gpu = False
+    # The held-out origins train the calibration model either way; validate adds the report.
+    holdout_changes_fit = False
     preset_family: ClassVar[str] = "lightgbm"
     explainer = lightgbm_explanations
 
@@ -366,6 +368,7 @@ class BatchFitting:
         self.gathered = Gathered()
         self.index = 0
         self.started = time.perf_counter()
+        self.held_out_forecasts: pd.DataFrame | None = None
 
     def add(self, frame: pd.DataFrame, validated: bool = False) -> bool:
         """validated: the frame already went through validate_training_frame and
@@ -401,6 +404,8 @@ class BatchFitting:
         early, rounds, validation = calibration or (None, model.config.max_rounds // 4 or 1, None)
         if calibration is None:  # too little history to hold anything out: a point forecast
             model.band = None
+        # Every batch's held-out forecasts (the report scores the first batch's alone).
+        self.held_out_forecasts = validation
         n_sampled = gathered.train.n_rows
         if early is not None and not model.config.refit:
             model.booster, rounds = early, max(1, early.best_iteration or rounds)

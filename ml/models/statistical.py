@@ -32,6 +32,7 @@ class StatsForecaster(Forecaster):
     supports_gpu = False
     bounded_history = True
     fits_each_series = True
+    holdout_changes_fit = False  # fit() only scores the held-out horizon; predict() refits
     preset_family: ClassVar[str] = "statistical"
 
     def __init__(self, config: StatsConfig | None = None):

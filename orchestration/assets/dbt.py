@@ -5,7 +5,6 @@ a source's key is [<source name>, <table>] (raw/observations, ml/forecasts), so 
 for the forecast table *is* the Python `ml/forecasts` asset and the graph is connected end to end.
 """
 
-import json
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -31,11 +30,14 @@ from orchestration.dbt_models import (
     RAW_GROUP,
     dbt_checksum,
     dbt_executable,
+    dbt_vars,
+    keep_partial_parse,
     prepared_manifest,
     relation_of,
+    step_target_path,
 )
 from orchestration.resources import WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, current_target, load_pipeline
+from orchestration.settings import DBT_PROJECT_DIR, PROFILES_DIR, current_target
 
 
 class WarecastTranslator(DagsterDbtTranslator):
@@ -101,11 +103,6 @@ def describe_dbt_test(manifest: Mapping[str, Any], test: Mapping[str, Any]) -> s
     return f"{sentence} {'Fails' if severity == 'error' else 'Warns on'} `dbt build` otherwise."
 
 
-def dbt_vars() -> str:
-    pipeline = load_pipeline()
-    return json.dumps({**pipeline.dbt_vars, "forecast_schema": pipeline.forecast_schema})
-
-
 warecast_dbt_project = DbtProject(
     project_dir=DBT_PROJECT_DIR, profiles_dir=PROFILES_DIR, target=current_target()
 )
@@ -143,9 +140,10 @@ def warecast_dbt_models(
     context.log.info(
         "dbt build: %s (%s).", "full refresh" if plan.full_refresh else "incremental", plan.reason
     )
+    target = step_target_path(context.op.name)
     try:
         args = ["build", "--vars", dbt_vars(), *plan.dbt_args]
-        for event in dbt.cli(args, context=context).stream():
+        for event in dbt.cli(args, context=context, target_path=target).stream():
             if _is_output_of(event, FEATURES_MODEL):
                 held = event
             elif held is None:
@@ -154,9 +152,11 @@ def warecast_dbt_models(
                 fingerprinted = fingerprinted or _is_output_of(event, FINGERPRINT_MODEL)
                 waiting.append(event)
     except Exception:
+        keep_partial_parse(target, remove=False)  # its logs and compiled SQL tell what failed
         # A later dbt node failed: still report what was built (without a data version).
         yield from [held, *waiting] if held is not None else []
         raise
+    keep_partial_parse(target)
     if builds_every_incremental_model(manifest, context.selected_output_names):
         record_build(warehouse.client(), plan)  # each is built up to plan.watermark
     if held is None:

@@ -111,3 +111,17 @@ def test_fit_without_validation_still_forecasts(name, history):
     assert report.n_series == history["series_id"].nunique()
     forecast = model.predict(history)
     assert len(forecast) == history["series_id"].nunique() * SPEC.horizon
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, cls in registry().items() if not cls.holdout_changes_fit)
+)
+def test_families_that_say_validation_leaves_the_fit_alone_forecast_the_same(name, history):
+    """holdout_changes_fit False is what lets a backtest hand a candidate's forecasts to an
+    ensemble (ml.backtest.MemberReuse): fit(validate=False) must forecast exactly the same."""
+    forecasts = []
+    for validate in (True, False):
+        model = create_forecaster(name, "tiny")
+        model.fit(history, SPEC, validate=validate)
+        forecasts.append(model.predict(history))
+    pd.testing.assert_frame_equal(*forecasts, check_exact=True)
