@@ -90,9 +90,16 @@ def choices(pipeline, models: str | None, small: bool) -> list:
             own = next((m for m in pipeline.models if m.name == name), None)
             base = own or ModelChoice(name=name)
             picked.append(base.model_copy(update={"preset": preset or base.preset}))
-    if small:
-        picked = [c.model_copy(update={"preset": "tiny"}) for c in picked]
-    return picked
+    return [tiny(c) for c in picked] if small else picked
+
+
+def tiny(choice):
+    """The entry at its tiny preset, an ensemble's members too (so they stay the candidates'
+    twins, whose backtest fits the ensemble combines)."""
+    overrides = dict(choice.overrides)
+    if "members" in overrides:
+        overrides["members"] = [{**dict(m), "preset": "tiny"} for m in overrides["members"]]
+    return choice.model_copy(update={"preset": "tiny", "overrides": overrides})
 
 
 def main() -> None:

@@ -55,8 +55,6 @@ HIERARCHY_SERIES_MODEL = "fct_hierarchy_series"
 HIERARCHY_DIM_MODEL = "dim_hierarchy"
 
 TARGET_PATH = DBT_PROJECT_DIR / "target"
-# What the last `dbt parse` was run with (a hash: the profile's environment holds secrets).
-PARSE_STATE = TARGET_PATH / "parse_state.sha256"
 PARTIAL_PARSE = "partial_parse.msgpack"
 
 
@@ -83,8 +81,9 @@ def dbt_vars() -> str:
 
 
 def parse_state() -> str:
-    """What dbt's partial parsing compares (vars, target, the profile's connection settings):
-    a dbt command run with other ones parses the whole project again, ~3 s each here."""
+    """A hash of what dbt's partial parsing compares (vars, target, the profile's connection
+    settings; the profile's environment holds secrets): a dbt command run with other ones than
+    its partial parse was made with parses the whole project again, ~3 s more each here."""
     profile = (PROFILES_DIR / "profiles.yml").read_text()
     names = sorted(set(re.findall(r"env_var\(\s*['\"](\w+)['\"]", profile)))
     state = {
@@ -130,8 +129,6 @@ def _saved_partial_parse() -> Path:
 def _manifest_is_stale(path: Path) -> bool:
     if not path.exists():
         return True
-    if not PARSE_STATE.exists() or PARSE_STATE.read_text() != parse_state():
-        return True
     built = path.stat().st_mtime
     sources = [DBT_PROJECT_DIR / "dbt_project.yml", PROFILES_DIR / "profiles.yml"]
     for folder in ("models", "macros", "tests"):
@@ -145,8 +142,9 @@ def _using_dagster_dev() -> bool:
 
 
 def parse_manifest() -> None:
-    """`dbt parse` of the project for the current target and vars, into dbt_project/target: its
-    partial_parse.msgpack, which every dbt step starts from, then matches what they run."""
+    """`dbt parse` of the project for the current target, into dbt_project/target. Not again
+    for another home or pipeline (a process may read the manifest meanwhile): the dbt steps
+    keep their own partial parse for those (step_target_path)."""
     env = {
         **os.environ,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -155,16 +153,13 @@ def parse_manifest() -> None:
         "DBT_PROFILES_DIR": str(PROFILES_DIR),
         "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
     }
-    state = parse_state()
     command = [dbt_executable(), "parse", "--quiet", "--target", current_target()]
-    command += ["--vars", dbt_vars()]
     done = subprocess.run(
         command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip()[-4000:]
         raise RuntimeError(f"`dbt parse` failed (exit code {done.returncode}):\n{output}")
-    PARSE_STATE.write_text(state)
 
 
 @functools.cache

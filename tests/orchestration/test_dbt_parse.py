@@ -1,22 +1,20 @@
-"""Every dbt step starts from the partial parse `dbt parse` leaves (dagster-dbt copies it): made
-with the same vars, target and profile, each step skips parsing the whole project again."""
+"""Every dbt step starts from the partial parse the previous one left for the same vars,
+target and profile (kept in WARECAST_HOME), so it skips parsing the whole project again."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 from orchestration.dbt_models import (
     FEATURES_MODEL,
     PROFILES_DIR,
     RAW_GROUP,
-    TARGET_PATH,
-    _manifest_is_stale,
     dbt_executable,
     dbt_vars,
-    manifest_path,
-    parse_manifest,
+    keep_partial_parse,
+    parse_state,
+    step_target_path,
 )
 from orchestration.settings import DBT_PROJECT_DIR, current_target
 
@@ -24,9 +22,7 @@ REPARSE = "Unable to do partial parsing"
 
 
 def _dbt_ls(target, vars_: str) -> str:
-    """`dbt ls` as a dagster-dbt step runs dbt: from a copy of the partial parse."""
-    target.mkdir(exist_ok=True)
-    shutil.copy(TARGET_PATH / "partial_parse.msgpack", target)
+    """`dbt ls` in a target folder, as a dagster-dbt step runs dbt."""
     env = {
         **os.environ,
         "DBT_TARGET_PATH": str(target),
@@ -46,19 +42,27 @@ def _dbt_ls(target, vars_: str) -> str:
     return done.stdout
 
 
-def test_a_dbt_step_with_the_runs_vars_and_profile_parses_partially(
-    warecast_home, tmp_path, monkeypatch
+def test_a_step_seeded_with_what_the_last_one_left_parses_partially_with_the_same_vars(
+    warecast_home,
 ):
-    parse_manifest()
-    assert not _manifest_is_stale(manifest_path())
-    assert REPARSE not in _dbt_ls(tmp_path / "same", dbt_vars())
+    first = step_target_path("first")
+    assert REPARSE in _dbt_ls(first, dbt_vars())  # nothing saved yet for this home
+    keep_partial_parse(first)
+    assert not first.exists()
+    assert REPARSE not in _dbt_ls(step_target_path("second"), dbt_vars())
     # Other vars (another pipeline's grain) parse everything: what the parse state guards.
-    assert REPARSE in _dbt_ls(tmp_path / "other", '{"grain": "hour"}')
-    monkeypatch.setenv("WARECAST_PIPELINE", "server_metrics_hourly")
-    assert _manifest_is_stale(manifest_path())
+    assert REPARSE in _dbt_ls(step_target_path("other"), '{"grain": "hour"}')
+
+
+def test_the_parse_state_follows_the_pipeline_and_the_warehouse(warecast_home, monkeypatch):
+    state = parse_state()
+    assert parse_state() == state
+    monkeypatch.setenv("WARECAST_PIPELINE", "server_metrics_hourly")  # other dbt vars
+    assert parse_state() != state
     monkeypatch.setenv("WARECAST_PIPELINE", "aus_retail")
-    monkeypatch.setenv("WARECAST_HOME", str(tmp_path / "elsewhere"))  # another DuckDB file
-    assert _manifest_is_stale(manifest_path())
+    assert parse_state() == state
+    monkeypatch.setenv("WARECAST_HOME", str(warecast_home / "elsewhere"))  # another DuckDB file
+    assert parse_state() != state
 
 
 def test_each_dbt_step_starts_from_the_partial_parse_the_last_one_left(
