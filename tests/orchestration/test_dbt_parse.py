@@ -3,55 +3,39 @@ target and profile (kept in WARECAST_HOME), so it skips parsing the whole projec
 
 from __future__ import annotations
 
-import os
-import subprocess
+import json
 
 from orchestration.dbt_models import (
     FEATURES_MODEL,
-    PROFILES_DIR,
     RAW_GROUP,
-    dbt_executable,
     dbt_vars,
     keep_partial_parse,
     parse_state,
     step_target_path,
 )
-from orchestration.settings import DBT_PROJECT_DIR, current_target
+from tests.reliability.harness import run_dbt
 
 REPARSE = "Unable to do partial parsing"
 
 
-def _dbt_ls(target, vars_: str) -> str:
+def _dbt_ls(tmp_path, target, vars_: dict) -> str:
     """`dbt ls` in a target folder, as a dagster-dbt step runs dbt."""
-    env = {
-        **os.environ,
-        "DBT_TARGET_PATH": str(target),
-        "DBT_LOG_PATH": str(target),
-        "DBT_PROFILES_DIR": str(PROFILES_DIR),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    command = [dbt_executable(), "ls", "--target", current_target(), "--vars", vars_]
-    done = subprocess.run(
-        [*command, "--select", FEATURES_MODEL],
-        cwd=DBT_PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = run_dbt(tmp_path, "ls", "--select", FEATURES_MODEL, dbt_vars=vars_, target_path=target)
+    assert done.returncode == 0, done.stdout[-2000:]
     return done.stdout
 
 
 def test_a_step_seeded_with_what_the_last_one_left_parses_partially_with_the_same_vars(
-    warecast_home,
+    warecast_home, tmp_path
 ):
+    run_vars = json.loads(dbt_vars())
     first = step_target_path("first")
-    assert REPARSE in _dbt_ls(first, dbt_vars())  # nothing saved yet for this home
+    assert REPARSE in _dbt_ls(tmp_path, first, run_vars)  # nothing saved yet for this home
     keep_partial_parse(first)
     assert not first.exists()
-    assert REPARSE not in _dbt_ls(step_target_path("second"), dbt_vars())
+    assert REPARSE not in _dbt_ls(tmp_path, step_target_path("second"), run_vars)
     # Other vars (another pipeline's grain) parse everything: what the parse state guards.
-    assert REPARSE in _dbt_ls(step_target_path("other"), '{"grain": "hour"}')
+    assert REPARSE in _dbt_ls(tmp_path, step_target_path("other"), {"grain": "hour"})
 
 
 def test_the_parse_state_follows_the_pipeline_and_the_warehouse(warecast_home, monkeypatch):

@@ -173,8 +173,11 @@ def assert_same_rows(got: pa.Table, expected: pa.Table) -> None:
     pd.testing.assert_frame_equal(have, want, check_dtype=False)
 
 
-def run_dbt(tmp_path: Path, *args: str, dbt_vars: dict) -> subprocess.CompletedProcess:
-    """The dbt CLI on the project with `dbt_vars`, its target and log folders under tmp_path."""
+def run_dbt(
+    tmp_path: Path, *args: str, dbt_vars: dict, target_path: Path | None = None
+) -> subprocess.CompletedProcess:
+    """The dbt CLI on the project with `dbt_vars`, its target (unless `target_path` names one)
+    and log folders under tmp_path."""
     dbt = Path(sys.executable).with_name("dbt")
     return subprocess.run(
         [
@@ -185,7 +188,7 @@ def run_dbt(tmp_path: Path, *args: str, dbt_vars: dict) -> subprocess.CompletedP
             "--profiles-dir",
             str(PROFILES_DIR),
             "--target-path",
-            str(tmp_path / "target"),
+            str(target_path or tmp_path / "target"),
             "--log-path",
             str(tmp_path / "logs"),
             "--vars",
