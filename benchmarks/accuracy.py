@@ -119,7 +119,6 @@ def main() -> None:
     logging.getLogger("ml.backtest").setLevel(logging.INFO)
 
     from ml.backtest import run_backtest
-    from ml.config import ForecastSpec
     from ml.selection import select_champion
     from orchestration.assets.backtest import candidates
     from orchestration.settings import load_pipeline
@@ -128,9 +127,7 @@ def main() -> None:
     settings = pipeline.backtest
     if args.cutoffs:
         settings = settings.model_copy(update={"cutoffs": args.cutoffs})
-    spec = ForecastSpec(
-        horizon=pipeline.horizon, freq=pipeline.freq, season_length=pipeline.season_length
-    )
+    spec = pipeline.forecast_spec()  # a run's own: its declared seasons and dbt windows
     started = time.perf_counter()
     frame = features(pipeline, args.small, args.refresh_features)
     print(f"features: {len(frame):,} rows, {frame['series_id'].nunique()} series", flush=True)

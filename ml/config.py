@@ -26,6 +26,12 @@ class ForecastSpec(_Frozen):
     extra_seasons: tuple[int, ...] = Field(
         (), description="longer seasonal periods beside season_length (168: hourly data's week)"
     )
+    short_window: int | None = Field(
+        None,
+        gt=0,
+        description="the feature mart's var short_window (its *_short rolling columns): a "
+        "recursive model computes those columns for the periods it forecasts",
+    )
 
     @model_validator(mode="after")
     def _seasons_are_longer(self):

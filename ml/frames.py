@@ -33,20 +33,29 @@ def validate_training_frame(
     if getattr(out["ts"].dt, "tz", None) is not None:
         raise InvalidInputError("Column ts must be naive UTC timestamps, not time-zone aware.")
     out["value"] = pd.to_numeric(out["value"], errors="raise").astype("float64")
-    out = out.sort_values(["series_id", "ts"], kind="stable").reset_index(drop=True)
+    # One factorisation of the ids serves the sort and every per-series check below: a batch
+    # of the feature table holds millions of rows, and each pandas string op factorises again.
+    codes, _ = pd.factorize(out["series_id"], sort=True)
+    ts = out["ts"].to_numpy()
+    order = np.lexsort((ts, codes))
+    if (order != np.arange(len(order))).any():
+        out, codes, ts = out.take(order), codes[order], ts[order]
+    out = out.reset_index(drop=True)
 
-    duplicated = out.duplicated(["series_id", "ts"], keep=False)
-    if duplicated.any():
+    same_series = codes[1:] == codes[:-1]
+    pairs = np.flatnonzero(same_series & (ts[1:] == ts[:-1]))
+    if len(pairs):
+        rows = np.union1d(pairs, pairs + 1)
         raise InvalidInputError(
             "Duplicate (series_id, ts) rows in series "
-            f"{_examples(out.loc[duplicated, 'series_id'])}; "
+            f"{_examples(out['series_id'].iloc[rows])}; "
             "the dbt staging model dedupes them: train from marts.fct_training_features."
         )
-    _check_grid(out, freq)
-    _check_values(out)
+    _check_grid(out, freq, same_series)
+    _check_values(out, codes)
     for column in feature_columns:
         # Rolling windows and lags start null; the first full value stands in for them.
-        out[column] = out.groupby("series_id")[column].bfill().astype("float64")
+        out[column] = out[column].groupby(codes).bfill().astype("float64")
         if out[column].isna().any():
             raise InvalidInputError(
                 f"Feature column {column!r} is entirely null for series "
@@ -56,11 +65,11 @@ def validate_training_frame(
     return out
 
 
-def _check_grid(frame: pd.DataFrame, freq: str) -> None:
+def _check_grid(frame: pd.DataFrame, freq: str, same_series: np.ndarray) -> None:
+    """same_series[i]: rows i and i + 1 belong to one series (the frame is sorted)."""
     offset = pd.tseries.frequencies.to_offset(freq)
     expected_next = frame["ts"] + offset
-    same_series = frame["series_id"].eq(frame["series_id"].shift(-1))
-    off_grid = same_series & frame["ts"].shift(-1).ne(expected_next)
+    off_grid = np.append(same_series, False) & frame["ts"].shift(-1).ne(expected_next).to_numpy()
     if off_grid.any():
         raise InvalidInputError(
             f"Series {_examples(frame.loc[off_grid, 'series_id'])} are not on a regular {freq!r} "
@@ -69,13 +78,13 @@ def _check_grid(frame: pd.DataFrame, freq: str) -> None:
         )
 
 
-def _check_values(frame: pd.DataFrame) -> None:
+def _check_values(frame: pd.DataFrame, codes: np.ndarray) -> None:
     values = frame["value"].to_numpy()
     if np.isinf(values).any():
         bad = frame.loc[np.isinf(values), "series_id"]
         raise InvalidInputError(f"Infinite values in series {_examples(bad)}.")
     is_null = frame["value"].isna()
-    leading = is_null & ~frame.assign(seen=~is_null).groupby("series_id")["seen"].cummax()
+    leading = is_null & ~(~is_null).groupby(codes).cummax()
     inner = is_null & ~leading
     if inner.any():
         raise InvalidInputError(

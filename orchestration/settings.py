@@ -116,7 +116,14 @@ class PipelineSettings(BaseModel):
             freq=self.freq,
             season_length=self.season_length,
             extra_seasons=tuple(self.extra_seasons),
+            short_window=int(self.dbt_var("short_window")),
         )
+
+    def dbt_var(self, name: str):
+        """A dbt var as dbt sees it: the pipeline's dbt_vars, else dbt_project.yml's default."""
+        if self.dbt_vars.get(name) is not None:
+            return self.dbt_vars[name]
+        return _project_vars().get(name)
 
     def model_choice(self, entry: str) -> ModelChoice:
         """A `--models` entry: a bare name the pipeline lists means that entry (its preset,
@@ -134,6 +141,12 @@ class PipelineSettings(BaseModel):
         levels = list(self.hierarchy.levels) if self.hierarchy else []
         self.dbt_vars["hierarchy_levels"] = levels
         return self
+
+
+@cache
+def _project_vars() -> dict:
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    return project.get("vars") or {}
 
 
 @cache

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-import yaml
 
 # --timestamp-unit: what an integer counts since 1970-01-01 00:00 UTC (pandas' unit).
 UNITS = {"s": "s", "ms": "ms", "us": "us", "ns": "ns", "days": "D"}
@@ -82,13 +81,7 @@ class TimestampRules:
 
 def pipeline_grain(settings) -> str:
     """The dbt var grain of a pipeline (orchestration/pipelines.yaml), else dbt_project.yml's."""
-    grain = (settings.dbt_vars or {}).get("grain")
-    if grain:
-        return str(grain)
-    from orchestration.settings import DBT_PROJECT_DIR
-
-    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
-    return str((project.get("vars") or {}).get("grain", "month"))
+    return str(settings.dbt_var("grain") or "month")
 
 
 def rows_text(bad: pd.Series, limit: int = 5) -> str:

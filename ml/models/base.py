@@ -93,6 +93,11 @@ class Forecaster(ABC):
         Forecasting from only these rows gives the same forecasts."""
         return None
 
+    def fit_history(self, spec: ForecastSpec) -> int | None:
+        """The most recent periods of a series fit(frame, spec) reads; None = all. Training on
+        only these rows fits the same model, so training can read a tail of each series."""
+        return None
+
     def describe(self) -> str:
         """What makes this model's rows, for lineage: the family, or e.g. an ensemble's members."""
         return self.name

@@ -99,6 +99,12 @@ class DirectRows:
     max_rows: int = 400_000
     seed: int = 42
     log_scale: bool = False  # logs of ratios instead of centred, scaled differences
+    one_step: bool = False  # only step 1 trains (a recursive model), not every step
+
+    @property
+    def train_steps(self) -> int:
+        """The steps after an origin that make rows: 1, or the whole horizon."""
+        return 1 if self.one_step else self.spec.horizon
 
     @property
     def look_back(self) -> int:
@@ -116,8 +122,8 @@ class DirectRows:
         return np.flatnonzero(ok if mask is None else ok & mask)
 
     def steps_of(self, panel: Panel, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every step 1..horizon of `origins` whose target row exists."""
-        horizon = self.spec.horizon
+        """Every step 1..train_steps of `origins` whose target row exists."""
+        horizon = self.train_steps
         o = np.repeat(origins, horizon)
         h = np.tile(np.arange(1, horizon + 1), len(origins))
         inside = o + h < panel.end[panel.series[o]]
@@ -140,9 +146,9 @@ class DirectRows:
         return panel.start + inside
 
     def pair_counts(self, panel: Panel, origins: np.ndarray, bound: np.ndarray) -> np.ndarray:
-        """How many steps 1..horizon of each origin have a target row before `bound`."""
+        """How many steps 1..train_steps of each origin have a target row before `bound`."""
         limit = bound[panel.series[origins]]
-        return np.clip(limit - origins - 1, 0, self.spec.horizon)
+        return np.clip(limit - origins - 1, 0, self.train_steps)
 
     def sample_pairs(
         self, origins: np.ndarray, counts: np.ndarray, budget: int, stream: int = 0

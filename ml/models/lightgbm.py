@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config,
 from ml.models.direct_rows import DBT_COLUMNS, DirectRows, Panel, feature_names
 from ml.models.fallback import seasonal_naive_forecast
 from ml.models.lightgbm_rows import Gathered
+from ml.models.recursive_rows import Origins, forecast_paths
 from ml.models.report import forecast_frame, unvalidated_report, validation_report
 
 
@@ -91,6 +92,12 @@ class LightGBMConfig(BaseModel):
         True,
         description="train the final model again on every row (the held-out origins' targets "
         "too); false: the early-stopped calibration model serves, in half the training time",
+    )
+    strategy: Literal["direct", "recursive"] = Field(
+        "direct",
+        description="direct: a row per (origin, step), every step forecast at once; recursive: "
+        "one-step rows (a horizon's times fewer), the horizon forecast a step at a time, each "
+        "forecast fed back as the next step's lags (ml/models/recursive_rows.py)",
     )
     n_jobs: int = Field(0, ge=0, description="LightGBM threads; 0 = every core")
     seed: int = 42
@@ -156,6 +163,12 @@ class LightGBMForecaster(Forecaster):
     ) -> BatchFitting:
         """fit_batches for a caller that iterates the batches itself (ml/batched.py feeds every
         cutoff's fit from one read of the table): add() each batch, then finish()."""
+        if self.config.strategy == "recursive" and spec.short_window is None:
+            raise InvalidInputError(
+                "lightgbm's recursive strategy computes the feature mart's *_short rolling "
+                "columns for the periods it forecasts: give the forecast spec short_window (the "
+                "dbt var the mart was built with; pipelines pass it)."
+            )
         return BatchFitting(self, spec, n_series, newest, validate, log_target)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -181,6 +194,14 @@ class LightGBMForecaster(Forecaster):
         (the dbt columns already summarise everything before)."""
         return self._rows().reach + 1
 
+    def fit_history(self, spec: ForecastSpec) -> int | None:
+        """With train_history: those periods (the newest held-out origin's too, if the horizon
+        is longer) and the look-back of the oldest; the dbt columns summarise the rest. (The log
+        scale, when not set, is then chosen from these rows' values.)"""
+        if self.config.train_history is None:
+            return None
+        return max(self.config.train_history, spec.horizon + 1) + DirectRows(spec).reach
+
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """What drove predict()'s p50: per (series_id, horizon_step), each feature's TreeSHAP
         contribution to the booster's output (LightGBM's pred_contrib) and `bias`, the
@@ -195,7 +216,12 @@ class LightGBMForecaster(Forecaster):
         horizon = self.spec.horizon
         o = np.repeat(origins, horizon)
         h = np.tile(np.arange(1, horizon + 1), len(origins))
-        matrix, base, scale = self._rows().design(panel, o, h)
+        if self.config.strategy == "recursive":  # each step's own rows, its fed-back lags
+            paths = forecast_paths(self._rows(), panel, origins, self.booster.predict, True)
+            matrix = np.stack(paths.matrices, axis=1).reshape(len(o), -1)
+            base, scale = paths.base.ravel(), paths.scale.ravel()
+        else:
+            matrix, base, scale = self._rows().design(panel, o, h)
         contrib = self.booster.predict(matrix, pred_contrib=True)
         out = pd.DataFrame(contrib, columns=[*self.feature_names(), "bias"])
         out.insert(0, "series_id", panel.ids[panel.series[o]])
@@ -225,7 +251,14 @@ class LightGBMForecaster(Forecaster):
 
     def _rows(self) -> DirectRows:
         c = self.config
-        return DirectRows(self.spec, c.train_history, c.max_train_rows, c.seed, self.log_target)
+        return DirectRows(
+            self.spec,
+            c.train_history,
+            c.max_train_rows,
+            c.seed,
+            self.log_target,
+            one_step=c.strategy == "recursive",
+        )
 
     # --- LightGBM ------------------------------------------------------------------------------
     def _params(self) -> dict:
@@ -275,8 +308,12 @@ class LightGBMForecaster(Forecaster):
             callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)],
         )
         rounds = max(1, booster.best_iteration or self.config.max_rounds)
-        learned = booster.predict(held["matrix"], num_iteration=rounds)
-        p50, scale = rows.value(learned, held["base"], held["scale"]), held["scale"]
+        if self.config.strategy == "recursive":
+            held = self._recursive_held_out(booster, rounds, gathered)
+        else:
+            learned = booster.predict(held["matrix"], num_iteration=rounds)
+            held["p50"] = rows.value(learned, held["base"], held["scale"])
+        p50, scale = held["p50"], held["scale"]
         error = (held["actual"] - p50) / scale
         self.band = ResidualBand.fit(
             pd.DataFrame({"horizon_step": held["step"], "error": error}), self.spec.horizon
@@ -296,6 +333,34 @@ class LightGBMForecaster(Forecaster):
         # The final model sees more rows than the calibration model: a few more rounds.
         return booster, int(np.ceil(rounds * 1.1)), validation
 
+    def _recursive_held_out(self, booster, rounds: int, gathered: Gathered) -> dict:
+        """The held-out origins forecast a step at a time, flattened as the direct rows are."""
+        origins = Origins.concat(gathered.recursive)
+        paths = forecast_paths(
+            self._rows(),
+            origins.panel,
+            origins.rows,
+            lambda matrix: booster.predict(matrix, num_iteration=rounds),
+        )
+        horizon = self.spec.horizon
+        origin_ts = origins.panel.ts[origins.rows]
+        offset = pd.tseries.frequencies.to_offset(self.spec.freq)
+        target_ts = np.stack(
+            [(pd.DatetimeIndex(origin_ts) + k * offset).to_numpy() for k in range(1, horizon + 1)],
+            axis=1,
+        )
+        held = {
+            "p50": paths.p50,
+            "scale": np.repeat(paths.origin_scale[:, None], horizon, axis=1),
+            "actual": origins.actual,
+            "step": np.broadcast_to(np.arange(1, horizon + 1), paths.p50.shape),
+            "origin_ts": np.repeat(origin_ts[:, None], horizon, axis=1),
+            "target_ts": target_ts,
+            "series_id": np.repeat(origins.panel.ids[:, None], horizon, axis=1),
+        }
+        known = np.isfinite(origins.actual)
+        return {key: value[known] for key, value in held.items()}
+
     def _quantiles(self, booster, panel, origins, steps, rounds=None) -> dict:
         """p50 and the scale of (origin, step) rows."""
         rows = self._rows()
@@ -307,7 +372,11 @@ class LightGBMForecaster(Forecaster):
         horizon = self.spec.horizon
         o = np.repeat(origins, horizon)
         h = np.tile(np.arange(1, horizon + 1), len(origins))
-        quantiles = self._quantiles(self.booster, panel, o, h)
+        if self.config.strategy == "recursive":
+            paths = forecast_paths(self._rows(), panel, origins, self.booster.predict)
+            quantiles = {"p50": paths.p50.ravel(), "scale": np.repeat(paths.origin_scale, horizon)}
+        else:
+            quantiles = self._quantiles(self.booster, panel, o, h)
         p50 = quantiles["p50"]
         if self.band is None:  # no held-out origin to calibrate on: a point forecast only
             low = high = p50

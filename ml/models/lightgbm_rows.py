@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ml.models.direct_rows import DirectRows, Panel
+from ml.models.recursive_rows import Origins
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Gathered:
     n_series: int = 0
     first: pd.DataFrame | None = None  # the first batch's clean frame: the validation report
     validation_ts: np.ndarray | None = None
+    recursive: list[Origins] = field(default_factory=list)  # one-step rows: held-out origins
 
     def add(
         self,
@@ -77,7 +79,14 @@ class Gathered:
         bound = rows.target_bound(panel, val_ts.min())
         o, h, _ = rows.sample_pairs(origins, rows.pair_counts(panel, origins, bound), budget, index)
         self.calibration.add(rows, panel, o, h)
-        held_o, held_h = rows.steps_of(panel, rows.origins(panel, np.isin(panel.ts, val_ts)))
+        if rows.one_step:
+            # Early stopping on the held-out periods' one-step rows; the band and the report
+            # come from forecasting the held-out origins recursively.
+            held_o, held_h = rows.steps_of(panel, rows.origins(panel, panel.ts >= val_ts.min()))
+            at = rows.origins(panel, np.isin(panel.ts, val_ts))
+            self.recursive.append(Origins.cut(panel, at, rows.reach + 1, rows.spec.horizon))
+        else:
+            held_o, held_h = rows.steps_of(panel, rows.origins(panel, np.isin(panel.ts, val_ts)))
         matrix, base, scale = rows.design(panel, held_o, held_h)
         values = {
             "matrix": matrix,

@@ -191,7 +191,9 @@ def train_and_register(
 
     forecaster, spec, params = built
     pipeline = load_pipeline()
-    batches = SeriesBatches(warehouse.client(), *relation_of(FEATURES_MODEL))
+    client, features = warehouse.client(), relation_of(FEATURES_MODEL)
+    tail = forecaster.fit_history(spec)  # e.g. LightGBM's train_history: not the whole table
+    batches = SeriesBatches(client, *features, tail=tail, freq=spec.freq)
     report, history = fit_in_batches(forecaster, spec, batches)
     metrics = report.metrics()
     lineage = VersionLineage(
