@@ -1,22 +1,26 @@
 """LightGBM: one global gradient-boosted model over every series, on the dbt feature table.
 
-Direct multi-horizon: one training row per (series, origin, step) built from the columns
-marts.fct_training_features has (ml/models/direct_rows.py says which and how they are scaled);
-no feature is computed here. The point forecast p50 minimises absolute error (objective l1,
-MASE's numerator). p10/p90 are conformal (ml/conformal.py): a first model is trained on rows
-whose targets end at the oldest of `validation_origins` recent origins, early-stopped on those
-origins' forecasts, and their normalised residuals per step give the band. The final model is
-refitted on every row with the round count found, or (`refit: false`) the calibration model
-serves: half the training time, without the newest held-out targets. Saved as LightGBM's own
-text format (model.txt) plus config.json.
+Direct multi-horizon (the default): one training row per (series, origin, step) built from
+the columns marts.fct_training_features has (ml/models/direct_rows.py says which and how they
+are scaled); no feature is computed here. Recursive (`strategy: recursive`): step-1 rows only,
+the horizon forecast a step at a time with each forecast fed back (ml/models/recursive_rows.py
+computes the fed-back rows' columns as the mart would).
+
+The point forecast p50 minimises absolute error (objective l1, MASE's numerator). p10/p90 are
+conformal (ml/conformal.py): a first model is trained on rows whose targets end at the oldest
+of `validation_origins` recent origins, early-stopped on those origins' forecasts, and their
+normalised residuals per step give the band. The final model is refitted on every row with the
+round count found, or (`refit: false`) the calibration model serves: half the training time,
+without the newest held-out targets. Saved as LightGBM's own text format (model.txt) plus
+config.json.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -32,9 +36,9 @@ from ml.frames import drop_leading_nulls, validate_training_frame
 from ml.models.base import FORECAST_COLUMNS, FitReport, Forecaster, read_config, write_config
 from ml.models.direct_rows import DBT_COLUMNS, DirectRows, Panel, feature_names
 from ml.models.fallback import seasonal_naive_forecast
-from ml.models.lightgbm_rows import Gathered
-from ml.models.recursive_rows import Origins, forecast_paths
-from ml.models.report import forecast_frame, unvalidated_report, validation_report
+from ml.models.lightgbm_rows import BatchFitting, Gathered
+from ml.models.recursive_rows import Origins, forecast_paths, held_out_forecasts
+from ml.models.report import forecast_frame
 
 
 def _lightgbm():
@@ -56,10 +60,6 @@ def _lightgbm():
         if unset:
             del os.environ["OMP_WAIT_POLICY"]
     return lightgbm
-
-
-# LightGBM cannot build a data set from a single row (bagging draws none of it).
-MIN_ROWS = 2
 
 
 class LightGBMConfig(BaseModel):
@@ -288,6 +288,10 @@ class LightGBMForecaster(Forecaster):
             free_raw_data=True,
         )
 
+    def _train(self, matrix: np.ndarray, target: np.ndarray, rounds: int):
+        """The final model: `rounds` rounds on every training row, no early stopping."""
+        return _lightgbm().train(self._params(), self._dataset(matrix, target), rounds)
+
     def _calibrate(self, gathered: Gathered):
         """(booster, rounds for the final model, validation forecasts at the newest held-out
         origin); sets self.band.
@@ -309,7 +313,8 @@ class LightGBMForecaster(Forecaster):
         )
         rounds = max(1, booster.best_iteration or self.config.max_rounds)
         if self.config.strategy == "recursive":
-            held = self._recursive_held_out(booster, rounds, gathered)
+            predict = partial(booster.predict, num_iteration=rounds)
+            held = held_out_forecasts(rows, Origins.concat(gathered.recursive), predict)
         else:
             learned = booster.predict(held["matrix"], num_iteration=rounds)
             held["p50"] = rows.value(learned, held["base"], held["scale"])
@@ -332,34 +337,6 @@ class LightGBMForecaster(Forecaster):
         )
         # The final model sees more rows than the calibration model: a few more rounds.
         return booster, int(np.ceil(rounds * 1.1)), validation
-
-    def _recursive_held_out(self, booster, rounds: int, gathered: Gathered) -> dict:
-        """The held-out origins forecast a step at a time, flattened as the direct rows are."""
-        origins = Origins.concat(gathered.recursive)
-        paths = forecast_paths(
-            self._rows(),
-            origins.panel,
-            origins.rows,
-            lambda matrix: booster.predict(matrix, num_iteration=rounds),
-        )
-        horizon = self.spec.horizon
-        origin_ts = origins.panel.ts[origins.rows]
-        offset = pd.tseries.frequencies.to_offset(self.spec.freq)
-        target_ts = np.stack(
-            [(pd.DatetimeIndex(origin_ts) + k * offset).to_numpy() for k in range(1, horizon + 1)],
-            axis=1,
-        )
-        held = {
-            "p50": paths.p50,
-            "scale": np.repeat(paths.origin_scale[:, None], horizon, axis=1),
-            "actual": origins.actual,
-            "step": np.broadcast_to(np.arange(1, horizon + 1), paths.p50.shape),
-            "origin_ts": np.repeat(origin_ts[:, None], horizon, axis=1),
-            "target_ts": target_ts,
-            "series_id": np.repeat(origins.panel.ids[:, None], horizon, axis=1),
-        }
-        known = np.isfinite(origins.actual)
-        return {key: value[known] for key, value in held.items()}
 
     def _quantiles(self, booster, panel, origins, steps, rounds=None) -> dict:
         """p50 and the scale of (origin, step) rows."""
@@ -421,77 +398,3 @@ class LightGBMForecaster(Forecaster):
         if forecaster.booster.num_feature() != len(forecaster.feature_names()):
             raise ArtifactError(f"LightGBM model in {directory} has the wrong number of features.")
         return forecaster
-
-
-class BatchFitting:
-    """One LightGBMForecaster fit fed a batch of whole series at a time (add), then finish().
-
-    add() returns False when the log scale guessed from the first batch does not suit a later
-    batch (a value <= 0): start again with log_target=False, as fit_batches does."""
-
-    def __init__(self, model, spec, n_series, newest, validate: bool, log_target) -> None:
-        model.spec = spec
-        self.model, self.n_series, self.validate = model, n_series, validate
-        self.wanted = log_target
-        self.newest = None if newest is None else np.datetime64(pd.Timestamp(newest))
-        self.gathered = Gathered()
-        self.index = 0
-        self.started = time.perf_counter()
-        self.held_out_forecasts: pd.DataFrame | None = None
-
-    def add(self, frame: pd.DataFrame, validated: bool = False) -> bool:
-        """validated: the frame already went through validate_training_frame and
-        drop_leading_nulls (a backtest window's history): not checked again."""
-        model = self.model
-        clean = model._clean(frame, model.spec, validated)
-        positive = bool((clean["value"] > 0).all())
-        if self.index == 0:
-            model.log_target = positive if self.wanted is None else self.wanted
-        if model.log_target and not positive:
-            if self.wanted:
-                raise InvalidInputError(
-                    "lightgbm log_target needs every value > 0; set log_target: false "
-                    "in its preset."
-                )
-            return False
-        count = model.config.validation_origins
-        self.gathered.add(model._rows(), clean, self.index, self.n_series, count, self.newest)
-        if self.index == 0 and not self.validate:  # the report needs no rows: free the batch
-            self.gathered.first = clean.iloc[:0]
-        self.index += 1
-        return True
-
-    def finish(self) -> FitReport:
-        model, gathered = self.model, self.gathered
-        if gathered.train.n_rows < MIN_ROWS:
-            raise InvalidInputError(
-                f"lightgbm needs series longer than {model._rows().look_back + 1} periods with "
-                "targets after them; none is. Use a statistical model or load more history."
-            )
-        enough = gathered.calibration.n_rows >= MIN_ROWS
-        calibration = model._calibrate(gathered) if enough else None
-        early, rounds, validation = calibration or (None, model.config.max_rounds // 4 or 1, None)
-        if calibration is None:  # too little history to hold anything out: a point forecast
-            model.band = None
-        # Every batch's held-out forecasts (the report scores the first batch's alone).
-        self.held_out_forecasts = validation
-        n_sampled = gathered.train.n_rows
-        if early is not None and not model.config.refit:
-            model.booster, rounds = early, max(1, early.best_iteration or rounds)
-            n_sampled = gathered.calibration.n_rows
-        else:
-            matrix, target = gathered.train.arrays()
-            params, data = model._params(), model._dataset(matrix, target)
-            model.booster = _lightgbm().train(params, data, rounds)
-        seconds = time.perf_counter() - self.started
-        first = gathered.first
-        if not self.validate or validation is None:
-            report = unvalidated_report(first, seconds, n_sampled, rounds)
-        else:
-            history = first[first["ts"] <= gathered.validation_ts.max()]
-            validation = validation[validation["series_id"].isin(history["series_id"])]
-            report = validation_report(
-                first, history, validation, model.spec, seconds, gathered.n_pairs, rounds
-            )
-        report.n_series = gathered.n_series
-        return report

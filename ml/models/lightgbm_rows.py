@@ -1,4 +1,5 @@
-"""The training rows of the global LightGBM, gathered one batch of series at a time.
+"""The training rows of the global LightGBM, gathered one batch of series at a time, and the
+fit that consumes them (BatchFitting).
 
 Each batch (whole series, a Panel) contributes seeded samples of its (origin, step) pairs: its
 share of `max_train_rows` for the final model and for the calibration model (targets up to the
@@ -9,13 +10,20 @@ rows x horizon. One batch of every series draws exactly what the unbatched model
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from ml.errors import InvalidInputError
+from ml.models.base import FitReport
 from ml.models.direct_rows import DirectRows, Panel
 from ml.models.recursive_rows import Origins
+from ml.models.report import unvalidated_report, validation_report
+
+# LightGBM cannot build a data set from a single row (bagging draws none of it).
+MIN_ROWS = 2
 
 
 @dataclass
@@ -110,3 +118,75 @@ def batch_budget(max_rows: int, batch_series: int, n_series: int | None) -> int:
     if n_series is None:
         return max_rows
     return max(1, round(max_rows * batch_series / max(n_series, batch_series)))
+
+
+class BatchFitting:
+    """One LightGBMForecaster fit fed a batch of whole series at a time (add), then finish().
+
+    add() returns False when the log scale guessed from the first batch does not suit a later
+    batch (a value <= 0): start again with log_target=False, as fit_batches does."""
+
+    def __init__(self, model, spec, n_series, newest, validate: bool, log_target) -> None:
+        model.spec = spec
+        self.model, self.n_series, self.validate = model, n_series, validate
+        self.wanted = log_target
+        self.newest = None if newest is None else np.datetime64(pd.Timestamp(newest))
+        self.gathered = Gathered()
+        self.index = 0
+        self.started = time.perf_counter()
+        self.held_out_forecasts: pd.DataFrame | None = None
+
+    def add(self, frame: pd.DataFrame, validated: bool = False) -> bool:
+        """validated: the frame already went through validate_training_frame and
+        drop_leading_nulls (a backtest window's history): not checked again."""
+        model = self.model
+        clean = model._clean(frame, model.spec, validated)
+        positive = bool((clean["value"] > 0).all())
+        if self.index == 0:
+            model.log_target = positive if self.wanted is None else self.wanted
+        if model.log_target and not positive:
+            if self.wanted:
+                raise InvalidInputError(
+                    "lightgbm log_target needs every value > 0; set log_target: false "
+                    "in its preset."
+                )
+            return False
+        count = model.config.validation_origins
+        self.gathered.add(model._rows(), clean, self.index, self.n_series, count, self.newest)
+        if self.index == 0 and not self.validate:  # the report needs no rows: free the batch
+            self.gathered.first = clean.iloc[:0]
+        self.index += 1
+        return True
+
+    def finish(self) -> FitReport:
+        model, gathered = self.model, self.gathered
+        if gathered.train.n_rows < MIN_ROWS:
+            raise InvalidInputError(
+                f"lightgbm needs series longer than {model._rows().look_back + 1} periods with "
+                "targets after them; none is. Use a statistical model or load more history."
+            )
+        enough = gathered.calibration.n_rows >= MIN_ROWS
+        calibration = model._calibrate(gathered) if enough else None
+        early, rounds, validation = calibration or (None, model.config.max_rounds // 4 or 1, None)
+        if calibration is None:  # too little history to hold anything out: a point forecast
+            model.band = None
+        # Every batch's held-out forecasts (the report scores the first batch's alone).
+        self.held_out_forecasts = validation
+        n_sampled = gathered.train.n_rows
+        if early is not None and not model.config.refit:
+            model.booster, rounds = early, max(1, early.best_iteration or rounds)
+            n_sampled = gathered.calibration.n_rows
+        else:
+            model.booster = model._train(*gathered.train.arrays(), rounds)
+        seconds = time.perf_counter() - self.started
+        first = gathered.first
+        if not self.validate or validation is None:
+            report = unvalidated_report(first, seconds, n_sampled, rounds)
+        else:
+            history = first[first["ts"] <= gathered.validation_ts.max()]
+            validation = validation[validation["series_id"].isin(history["series_id"])]
+            report = validation_report(
+                first, history, validation, model.spec, seconds, gathered.n_pairs, rounds
+            )
+        report.n_series = gathered.n_series
+        return report

@@ -66,6 +66,35 @@ def forecast_paths(
     return Paths(p50, base, scale, matrices)
 
 
+def held_out_forecasts(
+    rows: DirectRows, origins: Origins, predict: Callable[[np.ndarray], np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Held-out origins forecast recursively, flattened as the direct model's held-out rows
+    are (p50, scale, actual, step, origin_ts, target_ts, series_id), where an actual exists.
+    scale: each origin's own, as the band is measured in."""
+    horizon = rows.spec.horizon
+    paths = forecast_paths(rows, origins.panel, origins.rows, predict)
+    origin_ts = origins.panel.ts[origins.rows]
+    held = {
+        "p50": paths.p50,
+        "scale": np.repeat(paths.origin_scale[:, None], horizon, axis=1),
+        "actual": origins.actual,
+        "step": np.broadcast_to(np.arange(1, horizon + 1), paths.p50.shape),
+        "origin_ts": np.repeat(origin_ts[:, None], horizon, axis=1),
+        "target_ts": future_ts(origin_ts, horizon, rows.spec.freq),
+        "series_id": np.repeat(origins.panel.ids[:, None], horizon, axis=1),
+    }
+    known = np.isfinite(origins.actual)
+    return {key: value[known] for key, value in held.items()}
+
+
+def future_ts(origin_ts: np.ndarray, horizon: int, freq: str) -> np.ndarray:
+    """(n, horizon): the periods 1..horizon after each origin on the grid `freq`."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    steps = [(pd.DatetimeIndex(origin_ts) + k * offset).to_numpy() for k in range(1, horizon + 1)]
+    return np.stack(steps, axis=1)
+
+
 def fill_with_actuals(panel: Panel, origins: np.ndarray, actuals: np.ndarray, rows: DirectRows):
     """The panel the recursion would build if every forecast were exact: for tests, the new
     rows' columns must then be dbt's."""
@@ -105,10 +134,8 @@ def _extend(
         columns[name] = values
     ts = panel.ts[source]
     step = np.arange(len(source)) - np.repeat(start + kept - 1, sizes)
-    offset = pd.tseries.frequencies.to_offset(freq)
-    future = [pd.DatetimeIndex(panel.ts[origins]) + k * offset for k in range(1, horizon + 1)]
-    future_ts = np.stack([f.to_numpy() for f in future], axis=1) if horizon else None
-    ts[is_new] = future_ts[np.repeat(np.arange(len(origins)), horizon), step[is_new] - 1]
+    future = future_ts(panel.ts[origins], horizon, freq)
+    ts[is_new] = future[np.repeat(np.arange(len(origins)), horizon), step[is_new] - 1]
     _fill_calendar(columns, ts, is_new)
     series = np.repeat(np.arange(len(origins)), sizes)
     ext = Panel(panel.ids[panel.series[origins]], start, end, ts, columns, series)
