@@ -87,14 +87,15 @@ class Gathered:
         bound = rows.target_bound(panel, val_ts.min())
         o, h, _ = rows.sample_pairs(origins, rows.pair_counts(panel, origins, bound), budget, index)
         self.calibration.add(rows, panel, o, h)
+        held_origins = rows.origins(panel, np.isin(panel.ts, val_ts))
         if rows.one_step:
             # Early stopping on the held-out periods' one-step rows; the band and the report
             # come from forecasting the held-out origins recursively.
             held_o, held_h = rows.steps_of(panel, rows.origins(panel, panel.ts >= val_ts.min()))
-            at = rows.origins(panel, np.isin(panel.ts, val_ts))
-            self.recursive.append(Origins.cut(panel, at, rows.reach + 1, rows.spec.horizon))
+            cut = Origins.cut(panel, held_origins, rows.reach + 1, rows.spec.horizon)
+            self.recursive.append(cut)
         else:
-            held_o, held_h = rows.steps_of(panel, rows.origins(panel, np.isin(panel.ts, val_ts)))
+            held_o, held_h = rows.steps_of(panel, held_origins)
         matrix, base, scale = rows.design(panel, held_o, held_h)
         values = {
             "matrix": matrix,

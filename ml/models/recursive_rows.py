@@ -60,7 +60,7 @@ def forecast_paths(
     for k in range(horizon):
         matrix, base[:, k], scale[:, k] = rows.design(ext, first_new - 1 + k, ones)
         p50[:, k] = rows.value(predict(matrix), base[:, k], scale[:, k])
-        _fill_rows(ext, first_new + k, p50[:, k], spec.season_length, _short(rows))
+        _fill_rows(ext, first_new + k, p50[:, k], spec.season_length, spec.short_window)
         if matrices is not None:
             matrices.append(matrix)
     return Paths(p50, base, scale, matrices)
@@ -100,17 +100,10 @@ def fill_with_actuals(panel: Panel, origins: np.ndarray, actuals: np.ndarray, ro
     rows' columns must then be dbt's."""
     ext, first_new = _extend(panel, origins, rows.reach + 1, rows.spec.horizon, rows.spec.freq)
     for k in range(rows.spec.horizon):
-        _fill_rows(ext, first_new + k, actuals[:, k], rows.spec.season_length, _short(rows))
-    return ext, first_new
-
-
-def _short(rows: DirectRows) -> int:
-    if rows.spec.short_window is None:
-        raise ValueError(
-            "a recursive model recomputes the *_short rolling columns: the forecast spec needs "
-            "short_window (the dbt var the feature mart was built with)"
+        _fill_rows(
+            ext, first_new + k, actuals[:, k], rows.spec.season_length, rows.spec.short_window
         )
-    return rows.spec.short_window
+    return ext, first_new
 
 
 def _extend(
@@ -120,26 +113,34 @@ def _extend(
     series starts later) and `horizon` empty rows after, calendar filled; and the index of each
     one's first empty row."""
     first = np.maximum(panel.start[panel.series[origins]], origins - keep + 1)
-    kept = origins - first + 1
-    sizes = kept + horizon
+    ext, first_new = _slice(panel, origins, first, origins - first + 1, horizon)
+    step = np.arange(len(ext.ts)) - np.repeat(first_new - 1, ext.end - ext.start)
+    is_new = step >= 1
+    future = future_ts(panel.ts[origins], horizon, freq)
+    ext.ts[is_new] = future[ext.series[is_new], step[is_new] - 1]
+    _fill_calendar(ext.columns, ext.ts, is_new)
+    return ext, first_new
+
+
+def _slice(
+    panel: Panel, origins: np.ndarray, first: np.ndarray, kept: np.ndarray, empty: int = 0
+) -> tuple[Panel, np.ndarray]:
+    """A panel of one series per origin: rows first..first + kept - 1 of `panel` and `empty`
+    null rows after them; and the index of each one's first row after the kept ones."""
+    sizes = kept + empty
     start = np.cumsum(sizes) - sizes
-    end = start + sizes
-    source = np.repeat(first - start, sizes) + np.arange(end[-1] if len(end) else 0)
-    is_new = np.arange(len(source)) >= np.repeat(start + kept, sizes)
-    source[is_new] = 0
+    position = np.arange(int(sizes.sum()))
+    after_kept = np.repeat(start + kept, sizes)
+    is_new = position >= after_kept
+    source = np.where(is_new, 0, np.repeat(first - start, sizes) + position)
     columns = {}
     for name in DBT_COLUMNS:
         values = panel.columns[name][source]
         values[is_new] = np.nan
         columns[name] = values
-    ts = panel.ts[source]
-    step = np.arange(len(source)) - np.repeat(start + kept - 1, sizes)
-    future = future_ts(panel.ts[origins], horizon, freq)
-    ts[is_new] = future[np.repeat(np.arange(len(origins)), horizon), step[is_new] - 1]
-    _fill_calendar(columns, ts, is_new)
     series = np.repeat(np.arange(len(origins)), sizes)
-    ext = Panel(panel.ids[panel.series[origins]], start, end, ts, columns, series)
-    return ext, start + kept
+    ids = panel.ids[panel.series[origins]]
+    return Panel(ids, start, start + sizes, panel.ts[source], columns, series), start + kept
 
 
 def _fill_calendar(columns: dict[str, np.ndarray], ts: np.ndarray, rows: np.ndarray) -> None:
@@ -198,24 +199,12 @@ class Origins:
     def cut(cls, panel: Panel, origins: np.ndarray, keep: int, horizon: int) -> Origins:
         first = np.maximum(panel.start[panel.series[origins]], origins - keep + 1)
         last = np.minimum(panel.end[panel.series[origins]] - 1, origins + horizon)
-        sizes = last - first + 1
-        start = np.cumsum(sizes) - sizes
-        source = np.repeat(first - start, sizes) + np.arange(int(sizes.sum()))
-        columns = {name: panel.columns[name][source] for name in DBT_COLUMNS}
-        series = np.repeat(np.arange(len(origins)), sizes)
-        cut = Panel(
-            panel.ids[panel.series[origins]],
-            start,
-            start + sizes,
-            panel.ts[source],
-            columns,
-            series,
-        )
-        new_rows = start + origins - first
+        cut, _ = _slice(panel, origins, first, last - first + 1)
+        new_rows = cut.start + origins - first
         after = new_rows[:, None] + np.arange(1, horizon + 1)
-        inside = after < (start + sizes)[:, None]
+        inside = after < cut.end[:, None]
         actual = np.full(after.shape, np.nan)
-        actual[inside] = columns["value"][after[inside]]
+        actual[inside] = cut.columns["value"][after[inside]]
         return cls(cut, new_rows, actual)
 
     @classmethod
